@@ -1,0 +1,3 @@
+export * from './layout.js';
+export * from './region.js';
+export * from './views.js';

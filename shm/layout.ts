@@ -1,0 +1,164 @@
+/**
+ * The memory layout: the single definition of every offset, size and field of a
+ * region (netmap_if + rings + slots + buffers), of the kernel-private kring block,
+ * of the CSB, and of the small control/stats blocks used by worker roles.
+ *
+ * All word offsets are in 32-bit words unless the name says BYTES. Words written by
+ * different threads are kept on different 64-byte lines.
+ */
+
+export const CACHE_LINE_BYTES = 64;
+export const WORDS_PER_LINE = CACHE_LINE_BYTES / 4;
+
+// ---- slot flags (netmap values) ----
+/** The user changed buf_idx: the kernel must reload the buffer address. */
+export const NS_BUF_CHANGED = 0x0001;
+/** Ask the kernel to report when this slot's packet has been sent. */
+export const NS_REPORT = 0x0002;
+/** Forward this packet to the other side (host stack <-> NIC). */
+export const NS_FORWARD = 0x0004;
+/** Every fragment of a multi-slot packet but the last. `len` is per fragment. */
+export const NS_MOREFRAG = 0x0020;
+
+// ---- sizes and limits ----
+export const DEFAULT_BUF_SIZE = 2048;
+/** Buffers 0 and 1 are reserved: never handed out; a bad buf_idx maps to buffer 0. */
+export const RESERVED_BUFS = 2;
+export const MIN_RING_SLOTS = 2;
+export const MAX_RING_SLOTS = 16384;
+export const DEFAULT_RING_SLOTS = 1024;
+export const MAX_RINGS_PER_IF = 8;
+
+// ---- slot: 8 bytes = [buf_idx u32][len u16][flags u16] ----
+export const SLOT_BYTES = 8;
+export const SLOT_WORDS = 2;
+/** Word offset of buf_idx inside a slot (Uint32 view). */
+export const SLOT_BUF_IDX = 0;
+/** Half-word offsets inside a slot (Uint16 view). */
+export const SLOT_LEN_HALF = 2;
+export const SLOT_FLAGS_HALF = 3;
+
+// ---- region header (line 0 constants, line 1 the extra-buffer free list) ----
+export const REGION_MAGIC = 0x4e4d5342; // "NMSB"
+export const REGION_VERSION = 1;
+export const RH_MAGIC = 0;
+export const RH_VERSION = 1;
+export const RH_NUM_RINGS = 2;
+export const RH_NUM_SLOTS = 3;
+export const RH_BUF_SIZE = 4;
+export const RH_NUM_BUFS = 5;
+export const RH_RINGS_OFS = 6; // byte offset of the first ring header
+export const RH_BUFS_OFS = 7; // byte offset of buffer 0
+export const RH_NUM_IFS = 8;
+export const RH_IFS_OFS = 9; // byte offset of the first netmap_if
+export const RH_TOTAL_BYTES = 10;
+/** Free list of extra buffers, linked through each free buffer's first word. */
+export const RH_FREE_HEAD = WORDS_PER_LINE + 0;
+export const RH_FREE_COUNT = WORDS_PER_LINE + 1;
+export const RH_FREE_LOCK = WORDS_PER_LINE + 2;
+export const REGION_HEADER_BYTES = 2 * CACHE_LINE_BYTES;
+
+// ---- netmap_if: which rings an interface (a port end) sees ----
+export const IF_NUM_TX = 0;
+export const IF_NUM_RX = 1;
+export const IF_TX_IDS = 2; // MAX_RINGS_PER_IF ring ids
+export const IF_RX_IDS = IF_TX_IDS + MAX_RINGS_PER_IF;
+export const IF_WORDS = 2 * WORDS_PER_LINE;
+export const IF_BYTES = IF_WORDS * 4;
+
+// ---- ring header: line 0 constants, line 1 user-written, line 2 kernel-written ----
+export const RING_NUM_SLOTS = 0;
+export const RING_BUF_SIZE = 1;
+export const RING_ID = 2;
+export const RING_DIR = 3; // 0 tx, 1 rx
+export const RING_SLOTS_OFS = 4; // byte offset of slot 0
+export const RING_HEAD = WORDS_PER_LINE + 0;
+export const RING_CUR = WORDS_PER_LINE + 1;
+export const RING_FLAGS = WORDS_PER_LINE + 2;
+export const RING_TAIL = 2 * WORDS_PER_LINE + 0;
+export const RING_HDR_WORDS = 3 * WORDS_PER_LINE;
+export const RING_HDR_BYTES = RING_HDR_WORDS * 4;
+export const DIR_TX = 0;
+export const DIR_RX = 1;
+
+// ---- kernel memory: one block per kring, never handed to a guest ----
+// Lines written by different threads are 128 bytes apart: the adjacent-line prefetcher
+// pairs lines, so 64 bytes is not enough to stop two writers from sharing a pair.
+export const PAIR_WORDS = 2 * WORDS_PER_LINE;
+// pair 0: written by the peer (the pipe's other end publishes our tail here)
+export const KR_PEER_TAIL = 0;
+// pair 1: written by the owner: its private state, saved so another thread can take over
+export const KR_HWCUR = PAIR_WORDS + 0;
+export const KR_HWTAIL = PAIR_WORDS + 1;
+// pair 2: counters (Float64), written by the owner only
+export const KR_COUNTERS_BYTE = 4 * CACHE_LINE_BYTES;
+export const KC_SYNCS = 0;
+export const KC_PACKETS = 1; // slots moved by this kring's syncs
+export const KC_NOTIFIES = 2; // wake-ups this kring sent to a sleeping peer
+export const KC_WAKEUPS = 3; // times the owner was woken from a sleep on this kring
+export const KC_ERRORS = 4; // syncs rejected by validation (ring reset)
+export const KC_DROPS = 5; // TX slots dropped (bad buf_idx or len)
+export const KC_SLEEPS = 6; // times the owner went to sleep waiting on this kring
+export const KC_COUNT = 7;
+export const COUNTER_NAMES = ['syncs', 'packets', 'notifies', 'wakeups', 'errors', 'drops', 'sleeps'] as const;
+export type CounterName = (typeof COUNTER_NAMES)[number];
+export const KRING_BYTES = 6 * CACHE_LINE_BYTES;
+export const KRING_WORDS = KRING_BYTES / 4;
+
+// ---- kernel memory: one block per interface (port end) after the krings ----
+// pair 0: the sleep word (futex). Bits say what the sleeping owner waits for.
+export const KIF_SLEEP = 0;
+export const SLEEP_TX = 1;
+export const SLEEP_RX = 2;
+// pair 1: the attach word (1 while a user holds this end: netmap's EBUSY)
+export const KIF_USERS = PAIR_WORDS + 0;
+export const KIF_BYTES = 4 * CACHE_LINE_BYTES;
+export const KIF_WORDS = KIF_BYTES / 4;
+
+// ---- CSB (passthrough): per ring, atok (guest writes) and ktoa (host writes) ----
+export const CSB_ENTRY_BYTES = 2 * CACHE_LINE_BYTES;
+export const CSB_ATOK = 0; // word offset of the atok line inside an entry
+export const ATOK_HEAD = 0;
+export const ATOK_CUR = 1;
+export const ATOK_APPL_NEED_KICK = 2;
+export const ATOK_SYNC_FLAGS = 3;
+export const CSB_KTOA = WORDS_PER_LINE; // word offset of the ktoa line inside an entry
+export const KTOA_HWCUR = 0;
+export const KTOA_HWTAIL = 1;
+export const KTOA_KERN_NEED_KICK = 2;
+/** After the entries: the kick word (guest -> host) and the irq word (host -> guest). */
+export const CSB_KICK_LINE = 0;
+export const CSB_IRQ_LINE = 1;
+export function csbBytes(numRings: number): number {
+  return numRings * CSB_ENTRY_BYTES + 2 * CACHE_LINE_BYTES;
+}
+export function csbEntryWord(ring: number): number {
+  return (ring * CSB_ENTRY_BYTES) / 4;
+}
+export function csbKickWord(numRings: number): number {
+  return (numRings * CSB_ENTRY_BYTES + CSB_KICK_LINE * CACHE_LINE_BYTES) / 4;
+}
+export function csbIrqWord(numRings: number): number {
+  return (numRings * CSB_ENTRY_BYTES + CSB_IRQ_LINE * CACHE_LINE_BYTES) / 4;
+}
+
+// ---- control block shared by a scenario's roles: stop flag and start barrier ----
+export const CTL_STOP = 0;
+export const CTL_READY = WORDS_PER_LINE + 0; // roles that reached their loop
+export const CTL_GO = 2 * WORDS_PER_LINE + 0; // set by the coordinator to start
+export const CTL_BYTES = 3 * CACHE_LINE_BYTES;
+
+// ---- per-role stats block: one line written by the role, Float64 fields ----
+export const ST_PACKETS = 0;
+export const ST_BYTES = 1;
+export const ST_BATCHES = 2; // syncs that moved at least one packet
+export const ST_SEQ_GAPS = 3;
+export const ST_SEQ_REORDER = 4;
+export const ST_EMPTY = 5; // zero-length slots received (dropped by the kernel)
+export const ST_EPOCH_WORD = 14; // Int32 word index inside the block, bumped after each update
+export const ST_FIELDS = 6;
+export const STATS_BYTES = CACHE_LINE_BYTES;
+
+export function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}

@@ -1,0 +1,158 @@
+/**
+ * Typed-array views over a region, made once per thread and shared by every ring of
+ * the region. Slots and payload are plain accesses; header words go through Atomics.
+ */
+import {
+  IF_NUM_RX,
+  IF_NUM_TX,
+  IF_RX_IDS,
+  IF_TX_IDS,
+  IF_WORDS,
+  REGION_MAGIC,
+  REGION_VERSION,
+  RESERVED_BUFS,
+  RH_BUF_SIZE,
+  RH_BUFS_OFS,
+  RH_FREE_COUNT,
+  RH_FREE_HEAD,
+  RH_FREE_LOCK,
+  RH_IFS_OFS,
+  RH_MAGIC,
+  RH_NUM_BUFS,
+  RH_NUM_IFS,
+  RH_NUM_RINGS,
+  RH_NUM_SLOTS,
+  RH_RINGS_OFS,
+  RH_TOTAL_BYTES,
+  RH_VERSION,
+  RING_HDR_WORDS,
+  RING_SLOTS_OFS,
+} from './layout.js';
+
+export class RegionViews {
+  readonly sab: SharedArrayBuffer;
+  /** Header words (Atomics) and, on hot paths, slot words: V8 keeps int32 loads unboxed. */
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly u16: Uint16Array;
+  readonly u8: Uint8Array;
+  readonly numRings: number;
+  readonly numSlots: number;
+  readonly bufSize: number;
+  readonly numBufs: number;
+  readonly bufsOfs: number;
+  readonly ringsOfs: number;
+  readonly numIfs: number;
+  private readonly bufViews: Array<Uint8Array | undefined>;
+
+  constructor(sab: SharedArrayBuffer) {
+    if (!(sab instanceof SharedArrayBuffer)) throw new TypeError('a region is a SharedArrayBuffer');
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    if (sab.byteLength < 64 || this.i32[RH_MAGIC] !== REGION_MAGIC || this.i32[RH_VERSION] !== REGION_VERSION) {
+      throw new TypeError('not a sabnetmap region (bad magic or version)');
+    }
+    if (this.i32[RH_TOTAL_BYTES] !== sab.byteLength) throw new TypeError('region size does not match its header');
+    this.u32 = new Uint32Array(sab);
+    this.u16 = new Uint16Array(sab);
+    this.u8 = new Uint8Array(sab);
+    this.numRings = this.i32[RH_NUM_RINGS];
+    this.numSlots = this.i32[RH_NUM_SLOTS];
+    this.bufSize = this.i32[RH_BUF_SIZE];
+    this.numBufs = this.i32[RH_NUM_BUFS];
+    this.bufsOfs = this.i32[RH_BUFS_OFS];
+    this.ringsOfs = this.i32[RH_RINGS_OFS];
+    this.numIfs = this.i32[RH_NUM_IFS];
+    this.bufViews = new Array(this.numBufs);
+  }
+
+  /** Word index of ring `id`'s header in `i32`. */
+  ringWordBase(id: number): number {
+    return this.ringsOfs / 4 + id * RING_HDR_WORDS;
+  }
+  /** Word index of ring `id`'s slot 0 in `u32` (the u16 index is twice this). */
+  slotWordBase(id: number): number {
+    return this.i32[this.ringWordBase(id) + RING_SLOTS_OFS] / 4;
+  }
+  /** Byte offset of buffer `idx`; a bad index maps to buffer 0, as in netmap. */
+  bufOffset(idx: number): number {
+    return this.bufsOfs + (idx >>> 0 < this.numBufs ? idx : 0) * this.bufSize;
+  }
+  /** A view of one whole buffer, made on first use and then reused. */
+  buf(idx: number): Uint8Array {
+    const i = idx >>> 0 < this.numBufs ? idx : 0;
+    let v = this.bufViews[i];
+    if (v === undefined) {
+      v = new Uint8Array(this.sab, this.bufsOfs + i * this.bufSize, this.bufSize);
+      this.bufViews[i] = v;
+    }
+    return v;
+  }
+  /** True when `idx` names a buffer a slot may carry (not reserved, in range). */
+  validBuf(idx: number): boolean {
+    return idx >= RESERVED_BUFS && idx < this.numBufs;
+  }
+
+  /** The ring ids interface `i` sees. */
+  ifRings(i: number): { tx: number[]; rx: number[] } {
+    if (!(i >= 0 && i < this.numIfs)) throw new RangeError(`no interface ${i} in this region`);
+    const b = this.i32[RH_IFS_OFS] / 4 + i * IF_WORDS;
+    const tx: number[] = [];
+    const rx: number[] = [];
+    for (let k = 0; k < this.i32[b + IF_NUM_TX]; k++) tx.push(this.i32[b + IF_TX_IDS + k]);
+    for (let k = 0; k < this.i32[b + IF_NUM_RX]; k++) rx.push(this.i32[b + IF_RX_IDS + k]);
+    return { tx, rx };
+  }
+
+  /**
+   * Takes `n` buffers off the free list (netmap's extra buffers). Returns fewer if the
+   * pool runs out. Both ends of a pipe may call this, so it takes the region's lock.
+   */
+  allocBufs(n: number): number[] {
+    const out: number[] = [];
+    this.lock();
+    try {
+      let head = this.i32[RH_FREE_HEAD];
+      while (out.length < n && head !== 0) {
+        out.push(head);
+        head = this.u32[(this.bufsOfs + head * this.bufSize) / 4];
+      }
+      this.i32[RH_FREE_HEAD] = head;
+      this.i32[RH_FREE_COUNT] -= out.length;
+    } finally {
+      this.unlock();
+    }
+    return out;
+  }
+
+  /** Returns buffers to the free list; reserved or out-of-range indices are refused. */
+  freeBufs(bufs: readonly number[]): void {
+    for (const b of bufs) if (!this.validBuf(b)) throw new RangeError(`buffer ${b} cannot be freed`);
+    this.lock();
+    try {
+      let head = this.i32[RH_FREE_HEAD];
+      for (const b of bufs) {
+        this.u32[(this.bufsOfs + b * this.bufSize) / 4] = head;
+        head = b;
+      }
+      this.i32[RH_FREE_HEAD] = head;
+      this.i32[RH_FREE_COUNT] += bufs.length;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  freeCount(): number {
+    return Atomics.load(this.i32, RH_FREE_COUNT);
+  }
+
+  private lock(): void {
+    while (Atomics.compareExchange(this.i32, RH_FREE_LOCK, 0, 1) !== 0) {
+      Atomics.wait(this.i32, RH_FREE_LOCK, 1, 1);
+    }
+  }
+  private unlock(): void {
+    Atomics.store(this.i32, RH_FREE_LOCK, 0);
+    Atomics.notify(this.i32, RH_FREE_LOCK, 1);
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The kernel side of one ring: private state (hwcur, hwtail, rhead, rcur) that the
+ * user cannot write, the sync validation every port type shares, counters, and the
+ * "wake the peer only if it sleeps" notification.
+ */
+import {
+  DIR_TX,
+  KC_COUNT,
+  KC_DROPS,
+  KC_ERRORS,
+  KC_NOTIFIES,
+  KC_PACKETS,
+  KC_SYNCS,
+  KIF_SLEEP,
+  KR_COUNTERS_BYTE,
+  KR_HWCUR,
+  KR_HWTAIL,
+  KR_PEER_TAIL,
+  KRING_BYTES,
+  RING_DIR,
+  RING_NUM_SLOTS,
+  SLOT_WORDS,
+} from '../../shm/layout.js';
+import { kifWordBase, kringWordBase } from '../../shm/region.js';
+import type { RegionViews } from '../../shm/views.js';
+import { log, shouldLog } from '../log.js';
+
+/** Kernel-private memory of a region, with its views made once. */
+export class KernelMem {
+  readonly sab: SharedArrayBuffer;
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  readonly numRings: number;
+  constructor(sab: SharedArrayBuffer, numRings: number) {
+    this.sab = sab;
+    this.i32 = new Int32Array(sab);
+    this.f64 = new Float64Array(sab);
+    this.numRings = numRings;
+  }
+  sleepWord(ifIndex: number): number {
+    return kifWordBase(this.numRings, ifIndex) + KIF_SLEEP;
+  }
+}
+
+/** What a port type adds to a kring: the body of txsync/rxsync. */
+export interface SyncBackend {
+  /** Moves slots [hwcur, rhead) and refreshes hwtail. Never throws on ring contents. */
+  sync(kr: KRing): void;
+}
+
+export class KRing {
+  readonly id: number;
+  readonly tx: boolean;
+  readonly numSlots: number;
+  readonly name: string;
+  readonly r: RegionViews;
+  readonly km: KernelMem;
+  /** Word index of the ring header in r.i32. */
+  readonly hdr: number;
+  /** Index of slot 0 in r.u32. */
+  readonly slotBase: number;
+  /** Word index of this kring's block in km.i32, and of its counters in km.f64. */
+  readonly kb: number;
+  readonly cb: number;
+  hwcur: number;
+  hwtail: number;
+  /** Head and cur accepted at the last sync. */
+  rhead: number;
+  rcur: number;
+  backend: SyncBackend | null = null;
+
+  constructor(r: RegionViews, km: KernelMem, id: number, name: string) {
+    this.r = r;
+    this.km = km;
+    this.id = id;
+    this.name = name;
+    const h = r.ringWordBase(id);
+    this.hdr = h;
+    this.numSlots = r.i32[h + RING_NUM_SLOTS];
+    this.tx = r.i32[h + RING_DIR] === DIR_TX;
+    this.slotBase = r.slotWordBase(id);
+    this.kb = kringWordBase(id);
+    this.cb = (id * KRING_BYTES + KR_COUNTERS_BYTE) / 8;
+    this.hwcur = Atomics.load(km.i32, this.kb + KR_HWCUR);
+    this.hwtail = Atomics.load(km.i32, this.kb + KR_HWTAIL);
+    this.rhead = this.rcur = this.hwcur;
+  }
+
+  /**
+   * netmap's sync prologue, stricter: accept (head, cur) only if every index is in the
+   * ring and hwcur <= head <= cur <= hwtail going forward from hwcur. On a violation
+   * nothing is accepted and the caller resets the ring.
+   */
+  accept(head: number, cur: number): boolean {
+    const n = this.numSlots;
+    if (head >>> 0 >= n || cur >>> 0 >= n) return false;
+    const base = this.hwcur;
+    let dh = head - base;
+    if (dh < 0) dh += n;
+    let dc = cur - base;
+    if (dc < 0) dc += n;
+    let dt = this.hwtail - base;
+    if (dt < 0) dt += n;
+    if (dh > dc || dc > dt) return false;
+    this.rhead = head;
+    this.rcur = cur;
+    return true;
+  }
+
+  /** Counts a rejected sync and logs it (rate-limited: a hostile user must not flood). */
+  reject(head: number, cur: number, tail: number): void {
+    const n = ++this.km.f64[this.cb + KC_ERRORS];
+    if (shouldLog(n)) {
+      log().warn(
+        { ring: this.name, head, cur, tail, hwcur: this.hwcur, hwtail: this.hwtail, errors: n },
+        'bad ring indices: ring reset',
+      );
+    }
+  }
+
+  /** Runs the port type's sync on the accepted head; counts it. */
+  sync(): void {
+    this.km.f64[this.cb + KC_SYNCS]++;
+    (this.backend as SyncBackend).sync(this);
+  }
+
+  /** Saves the private state where another thread could take the ring over. */
+  save(): void {
+    this.km.i32[this.kb + KR_HWCUR] = this.hwcur;
+    this.km.i32[this.kb + KR_HWTAIL] = this.hwtail;
+  }
+
+  /** Reads the tail the peer published for us (always < numSlots, whatever is there). */
+  peerTail(): number {
+    const t = Atomics.load(this.km.i32, this.kb + KR_PEER_TAIL);
+    return t >>> 0 < this.numSlots ? t : this.hwtail;
+  }
+
+  addPackets(n: number): void {
+    this.km.f64[this.cb + KC_PACKETS] += n;
+  }
+  addDrops(n: number): void {
+    this.km.f64[this.cb + KC_DROPS] += n;
+  }
+
+  /**
+   * Wakes the owner of interface `ifIndex` if it sleeps waiting for `bit`. The only
+   * place a sync calls Atomics.notify: never when the peer is awake.
+   */
+  wake(ifIndex: number, bit: number): void {
+    const w = this.km.sleepWord(ifIndex);
+    const i32 = this.km.i32;
+    for (;;) {
+      const v = Atomics.load(i32, w);
+      if ((v & bit) === 0) return;
+      if (Atomics.compareExchange(i32, w, v, 0) === v) {
+        Atomics.notify(i32, w);
+        this.km.f64[this.cb + KC_NOTIFIES]++;
+        return;
+      }
+    }
+  }
+
+  counter(k: number): number {
+    return this.km.f64[this.cb + k];
+  }
+  bumpCounter(k: number): void {
+    this.km.f64[this.cb + k]++;
+  }
+  counters(): Float64Array {
+    return this.km.f64.slice(this.cb, this.cb + KC_COUNT);
+  }
+
+  /** u32 index of slot k's buf_idx word. */
+  slotIndex(k: number): number {
+    return this.slotBase + k * SLOT_WORDS;
+  }
+}
+
+/** Initial kernel state for a ring: netmap's TX hwcur 0 / hwtail N-1, RX 0 / 0. */
+export function initKring(km: KernelMem, id: number, tx: boolean, numSlots: number): void {
+  const kb = kringWordBase(id);
+  const tail = tx ? numSlots - 1 : 0;
+  km.i32[kb + KR_HWCUR] = 0;
+  km.i32[kb + KR_HWTAIL] = tail;
+  km.i32[kb + KR_PEER_TAIL] = tail;
+}

@@ -1,0 +1,25 @@
+import { type Logger, pino } from 'pino';
+
+/** Levels accepted by --log-level; 'silent' is the default so the hot path never logs. */
+export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+let logger: Logger = pino({ level: 'silent', base: undefined }, pino.destination(2));
+
+export function setLogLevel(level: LogLevel): void {
+  logger.level = level;
+}
+export function logLevel(): LogLevel {
+  return logger.level as LogLevel;
+}
+export function log(): Logger {
+  return logger;
+}
+/** Replaces the logger (tests capture records with it). */
+export function setLogger(l: Logger): void {
+  logger = l;
+}
+/** True for the 1st, 2nd, 4th, 8th ... occurrence: a log rate limit for repeated errors. */
+export function shouldLog(count: number): boolean {
+  return count > 0 && (count & (count - 1)) === 0;
+}

@@ -1,0 +1,93 @@
+/**
+ * The namespace of ports ("the kernel"): creates pipe memory on first use and hands out
+ * descriptors that any thread can attach with `attachPort`.
+ */
+import { DEFAULT_BUF_SIZE, DEFAULT_RING_SLOTS, MAX_RING_SLOTS, MIN_RING_SLOTS } from '../shm/layout.js';
+import { NetmapError } from './errors.js';
+import { createPipeMemory, type PipeMemory } from './kernel/pipe.js';
+import { parsePortName } from './names.js';
+import { Port, type PortDescriptor } from './port.js';
+
+export interface PortOptions {
+  /** Slots per ring (any size in [2, 16384], power of two or not). Default 1024. */
+  ringSize?: number;
+  /** Bytes per buffer, a multiple of 64 up to 65472. Default 2048. */
+  bufSize?: number;
+  /** Spare buffers on the region's free list (netmap's extra buffers). Default 0. */
+  extraBufs?: number;
+}
+
+interface PipeEntry extends PipeMemory {
+  ringSize: number;
+  bufSize: number;
+}
+
+export const MAX_BUF_SIZE = 65472;
+
+export function checkPortOptions(opts: PortOptions): Required<PortOptions> {
+  const ringSize = opts.ringSize ?? DEFAULT_RING_SLOTS;
+  const bufSize = opts.bufSize ?? DEFAULT_BUF_SIZE;
+  const extraBufs = opts.extraBufs ?? 0;
+  if (!Number.isInteger(ringSize) || ringSize < MIN_RING_SLOTS || ringSize > MAX_RING_SLOTS) {
+    throw new NetmapError(
+      'EINVAL',
+      `ring size must be an integer from ${MIN_RING_SLOTS} to ${MAX_RING_SLOTS}, got ${ringSize}`,
+    );
+  }
+  if (!Number.isInteger(bufSize) || bufSize < 64 || bufSize > MAX_BUF_SIZE || bufSize % 64 !== 0) {
+    throw new NetmapError('EINVAL', `buffer size must be a multiple of 64 from 64 to ${MAX_BUF_SIZE}, got ${bufSize}`);
+  }
+  if (!Number.isInteger(extraBufs) || extraBufs < 0 || extraBufs > 1 << 20) {
+    throw new NetmapError('EINVAL', `extra buffers must be an integer from 0 to ${1 << 20}, got ${extraBufs}`);
+  }
+  return { ringSize, bufSize, extraBufs };
+}
+
+export class Netmap {
+  private readonly pipes = new Map<string, PipeEntry>();
+
+  /** NIOCREGIF without the mapping: a descriptor for `name`, to attach in any thread. */
+  register(name: string, opts: PortOptions = {}): PortDescriptor {
+    const parsed = parsePortName(name);
+    if (parsed.type === 'vale') {
+      throw new NetmapError('ENOTSUP', `VALE ports are not available yet ('${name}')`);
+    }
+    let entry = this.pipes.get(parsed.pipe);
+    if (entry === undefined) {
+      const o = checkPortOptions(opts);
+      entry = { ...createPipeMemory(o.ringSize, o.bufSize, o.extraBufs), ringSize: o.ringSize, bufSize: o.bufSize };
+      this.pipes.set(parsed.pipe, entry);
+    } else {
+      checkPortOptions(opts);
+      if (opts.ringSize !== undefined && opts.ringSize !== entry.ringSize) {
+        throw new NetmapError(
+          'EINVAL',
+          `${name}: the pipe exists with ring size ${entry.ringSize}, not ${opts.ringSize}`,
+        );
+      }
+      if (opts.bufSize !== undefined && opts.bufSize !== entry.bufSize) {
+        throw new NetmapError(
+          'EINVAL',
+          `${name}: the pipe exists with buffer size ${entry.bufSize}, not ${opts.bufSize}`,
+        );
+      }
+    }
+    return { type: 'pipe', name: parsed.name, mem: entry.mem, kmem: entry.kmem, ifIndex: parsed.end };
+  }
+
+  /** Registers and attaches in this thread: netmap's nm_open. */
+  open(name: string, opts: PortOptions = {}): Port {
+    return new Port(this.register(name, opts));
+  }
+
+  /** Forgets a pipe's memory once no thread uses it (its SABs are freed with the last view). */
+  destroy(name: string): void {
+    const parsed = parsePortName(name);
+    if (parsed.type === 'pipe') this.pipes.delete(parsed.pipe);
+  }
+}
+
+/** Attaches a descriptor received from another thread. */
+export function attachPort(desc: PortDescriptor): Port {
+  return new Port(desc);
+}

@@ -1,0 +1,30 @@
+/**
+ * Runs worker roles on piscina: one pool sized to the roles (minThreads = maxThreads,
+ * no idle timeout) so each role gets its own thread for its whole life.
+ */
+import { Piscina } from 'piscina';
+import { workerFile } from './paths.js';
+
+export class RolePool {
+  private readonly pool: Piscina;
+  constructor(threads: number) {
+    this.pool = new Piscina({
+      filename: workerFile('role'),
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      concurrentTasksPerWorker: 1,
+      // Roles block in Atomics.wait themselves; piscina's own waiting is not needed.
+      atomics: 'disabled',
+    });
+  }
+  run<T>(task: object): Promise<T> {
+    return this.pool.run(task) as Promise<T>;
+  }
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
