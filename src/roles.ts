@@ -2,6 +2,7 @@
  * Runs worker roles on piscina: one pool sized to the roles (minThreads = maxThreads,
  * no idle timeout) so each role gets its own thread for its whole life.
  */
+import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerFile } from './paths.js';
 
@@ -18,8 +19,9 @@ export class RolePool {
       atomics: 'disabled',
     });
   }
-  run<T>(task: object): Promise<T> {
-    return this.pool.run(task) as Promise<T>;
+  /** `transferList`: objects in `task` to move, not clone (e.g. a MessagePort for a role pair). */
+  run<T>(task: object, transferList?: TransferListItem[]): Promise<T> {
+    return this.pool.run(task, transferList ? { transferList } : undefined) as Promise<T>;
   }
   get threads(): number {
     return this.pool.threads.length;

@@ -1,19 +1,19 @@
 /**
- * The pkt-gen experiment: a sender role and a receiver role in two workers over a port
- * pair, per-interval rates sampled from the receiver, a summary with kernel counters.
+ * The pkt-gen experiment: a sender role and a receiver role in two workers over a pipe,
+ * per-interval rates sampled from the receiver, a summary with kernel counters.
  */
 import { availableParallelism, cpus } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { ST_BATCHES, ST_BYTES, ST_PACKETS, ST_SEQ_GAPS, ST_SEQ_REORDER } from '../../shm/layout.js';
 import { RegionViews } from '../../shm/views.js';
 import { type CountersByName, sumCounters } from '../counters.js';
-import { NetmapError } from '../errors.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
 import type { RingCounters } from '../port.js';
-import { RolePool } from '../roles.js';
-import { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
+import type { AllocReport } from './alloc.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
+import { type IntervalReport, runSession } from './session.js';
+
+export type { IntervalReport } from './session.js';
+export { median } from './session.js';
 
 export type PairMode = 'tx' | 'txseq' | 'ping';
 
@@ -33,16 +33,6 @@ export interface PktGenRunOptions {
   logLevel?: LogLevel;
   /** Called once per report interval. */
   onInterval?: (r: IntervalReport) => void;
-}
-
-export interface IntervalReport {
-  t: number;
-  usec: number;
-  packets: number;
-  bytes: number;
-  mpps: number;
-  gbps: number;
-  avgBatch: number;
 }
 
 export interface PktGenRunResult {
@@ -65,6 +55,9 @@ export interface PktGenRunResult {
   seqErrors: number;
   notifiesPerPacket: number;
   sleepsPerPacket: number;
+  /** Heap bytes each role allocated per packet (null if a GC ran: then see `gcs`). */
+  allocBytesPerPacket: number | null;
+  gcs: number;
   cores: number;
   cpu: string;
   node: string;
@@ -74,7 +67,8 @@ export interface PktGenRunResult {
   rtt?: PktGenResult['rtt'];
 }
 
-type RoleResult = PktGenResult & { counters: RingCounters[] };
+/** What a pkt-gen role returns from its worker. */
+export type PktGenRoleResult = PktGenResult & { counters: RingCounters[]; alloc: AllocReport };
 
 const ROLES: Record<PairMode, [PktGenMode, PktGenMode]> = {
   tx: ['tx', 'rx'],
@@ -87,148 +81,61 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const len = o.len ?? 60;
   const batch = o.batch ?? 64;
   const ring = o.ring ?? 1024;
-  const seconds = o.seconds ?? (o.count ? 0 : 3);
   const count = o.count ?? 0;
-  const reportMs = o.reportMs ?? 1000;
-  const warmupMs = o.warmupMs ?? 250;
-  if (!(seconds >= 0) || !Number.isFinite(seconds))
-    throw new NetmapError('EINVAL', `seconds must be >= 0, got ${seconds}`);
-  if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count');
-  if (!(reportMs >= 10)) throw new NetmapError('EINVAL', `report interval must be >= 10 ms, got ${reportMs}`);
+  const seconds = o.seconds ?? (count > 0 ? 0 : 3);
   const nm = new Netmap();
   const a = nm.register('pipe0{', { ringSize: ring });
   const b = nm.register('pipe0}');
   const [txMode, rxMode] = ROLES[mode];
   const common = { len, batch, count, spinUs: o.spinUs ?? 0 };
-  // Validate in this thread first: a bad option is a clear error, not a worker crash.
+  // Validate here first: a bad option is a clear error, not a worker crash.
   checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(a.mem).bufSize);
-  const ctl = new Control();
-  const txStats = new RoleStats();
-  const rxStats = new RoleStats();
   const level = o.logLevel ?? logLevel();
-  const pool = new RolePool(2);
-  try {
-    const txP = pool.run<RoleResult>({
-      role: 'pktgen',
-      port: a,
-      opts: { mode: txMode, ...common } satisfies PktGenOptions,
-      ctl: ctl.sab,
-      stats: txStats.sab,
-      logLevel: level,
-    });
-    const rxP = pool.run<RoleResult>({
-      role: 'pktgen',
-      port: b,
-      opts: { mode: rxMode, ...common } satisfies PktGenOptions,
-      ctl: ctl.sab,
-      stats: rxStats.sab,
-      logLevel: level,
-    });
-    // A role that fails stops the run at once.
-    let failure: unknown;
-    const watch = Promise.all([txP, rxP]).catch((e) => {
-      failure = e;
-      ctl.stop(STOP_ALL);
-    });
-    if (!(await ctl.waitReady(2, 30_000))) throw failure ?? new Error('roles did not start within 30 s');
-    ctl.go();
-    const start = performance.now();
-    if (warmupMs > 0) await sleep(warmupMs);
-    const intervals: IntervalReport[] = [];
-    const rolesDone = (() => {
-      let done = false;
-      Promise.allSettled([txP, rxP]).then(() => {
-        done = true;
-      });
-      return () => done;
-    })();
-    let prev = sample(mode === 'ping' ? txStats : rxStats);
-    const measureEnd = performance.now() + seconds * 1000;
-    while (failure === undefined && !rolesDone()) {
-      const now = performance.now();
-      if (seconds > 0 && now >= measureEnd - 1) break;
-      const wait = seconds > 0 ? Math.min(reportMs, measureEnd - now) : reportMs;
-      await Promise.race([sleep(wait), watch]);
-      const cur = sample(mode === 'ping' ? txStats : rxStats);
-      const usec = (cur.t - prev.t) * 1000;
-      if (usec < reportMs * 500 && seconds > 0) break; // a short tail interval would skew the median
-      const dp = cur.packets - prev.packets;
-      const db = cur.batches - prev.batches;
-      const iv: IntervalReport = {
-        t: (cur.t - start) / 1000,
-        usec,
-        packets: dp,
-        bytes: cur.bytes - prev.bytes,
-        mpps: dp / usec,
-        gbps: ((cur.bytes - prev.bytes) * 8) / usec / 1000,
-        avgBatch: db > 0 ? dp / db : 0,
-      };
-      if (dp > 0 || db > 0 || usec > 0) {
-        intervals.push(iv);
-        o.onInterval?.(iv);
-      }
-      prev = cur;
-    }
-    ctl.stop(STOP_SENDERS);
-    const txR = await txP.catch((e) => {
-      ctl.stop(STOP_ALL);
-      throw e;
-    });
-    ctl.stop(STOP_ALL);
-    const rxR = await rxP;
-    await watch;
-    if (failure !== undefined) throw failure;
-    const elapsed = (performance.now() - start) / 1000;
-    const rates = intervals.map((i) => i.mpps).sort((x, y) => x - y);
-    const sender = sumCounters(txR.counters);
-    const receiver = sumCounters(rxR.counters);
-    const rxSide = mode === 'ping' ? txR : rxR;
-    const packets = rxSide.packets;
-    return {
-      port: 'pipe',
-      mode,
-      len,
-      batch,
-      ring,
-      mpps: median(rates),
-      mppsMin: rates[0] ?? 0,
-      mppsMax: rates[rates.length - 1] ?? 0,
-      packets,
-      bytes: rxSide.bytes,
-      sent: txR.packets,
-      seconds: elapsed,
-      avgBatch: rxSide.batches > 0 ? packets / rxSide.batches : 0,
-      drops: sender.drops + receiver.drops,
-      seqErrors: rxR.seqGaps + rxR.seqReorder + (mode === 'ping' ? txR.seqGaps : 0),
-      notifiesPerPacket: packets > 0 ? (sender.notifies + receiver.notifies) / packets : 0,
-      sleepsPerPacket: packets > 0 ? (sender.sleeps + receiver.sleeps) / packets : 0,
-      cores: availableParallelism(),
-      cpu: cpus()[0]?.model ?? 'unknown',
-      node: process.version,
-      threads: 2,
-      intervals,
-      counters: { sender, receiver },
-      ...(mode === 'ping' ? { rtt: txR.rtt } : {}),
-    };
-  } finally {
-    ctl.stop(STOP_ALL);
-    await pool.close();
-  }
-}
-
-function sample(st: RoleStats): { t: number; packets: number; bytes: number; batches: number; seqErr: number } {
-  const f = st.snapshot();
+  const task = (port: typeof a, m: PktGenMode) => ({
+    role: 'pktgen',
+    port,
+    opts: { mode: m, ...common } satisfies PktGenOptions,
+    logLevel: level,
+  });
+  const s = await runSession<PktGenRoleResult>(
+    [
+      { task: task(a, txMode), sender: true, measured: mode === 'ping' },
+      { task: task(b, rxMode), sender: false, measured: mode !== 'ping' },
+    ],
+    { seconds, reportMs: o.reportMs ?? 1000, warmupMs: o.warmupMs ?? 250, onInterval: o.onInterval },
+  );
+  const [txR, rxR] = s.results;
+  const sender = sumCounters(txR.counters);
+  const receiver = sumCounters(rxR.counters);
+  const rxSide = mode === 'ping' ? txR : rxR;
+  const packets = rxSide.packets;
+  const gcs = txR.alloc.gcs + rxR.alloc.gcs;
   return {
-    t: performance.now(),
-    packets: f[ST_PACKETS],
-    bytes: f[ST_BYTES],
-    batches: f[ST_BATCHES],
-    seqErr: f[ST_SEQ_GAPS] + f[ST_SEQ_REORDER],
+    port: 'pipe',
+    mode,
+    len,
+    batch,
+    ring,
+    mpps: s.mpps,
+    mppsMin: s.mppsMin,
+    mppsMax: s.mppsMax,
+    packets,
+    bytes: rxSide.bytes,
+    sent: txR.packets,
+    seconds: s.elapsed,
+    avgBatch: rxSide.batches > 0 ? packets / rxSide.batches : 0,
+    drops: sender.drops + receiver.drops,
+    seqErrors: rxR.seqGaps + rxR.seqReorder + (mode === 'ping' ? txR.seqGaps : 0),
+    notifiesPerPacket: packets > 0 ? (sender.notifies + receiver.notifies) / packets : 0,
+    sleepsPerPacket: packets > 0 ? (sender.sleeps + receiver.sleeps) / packets : 0,
+    allocBytesPerPacket: gcs === 0 && packets > 0 ? (txR.alloc.heapBytes + rxR.alloc.heapBytes) / packets : null,
+    gcs,
+    cores: availableParallelism(),
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    threads: 2,
+    intervals: s.intervals,
+    counters: { sender, receiver },
+    ...(mode === 'ping' ? { rtt: txR.rtt } : {}),
   };
-}
-
-export function median(sorted: readonly number[]): number {
-  if (sorted.length === 0) return 0;
-  const m = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }

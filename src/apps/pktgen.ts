@@ -117,8 +117,10 @@ type Opts = ReturnType<typeof checkPktGenOptions>;
  */
 const PUBLISH_EVERY = 7;
 
+// Totals live in the stats block (a Float64Array): a JS number that outgrows 2^31 would
+// be boxed on every update, i.e. allocated per packet. Loop locals stay small int32s.
+
 function sender(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
-  const res = emptyResult(o.mode);
   const ring = port.tx;
   const n = ring.numSlots;
   const w = ring.i32;
@@ -126,13 +128,11 @@ function sender(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult 
   const len = o.len;
   const seqMode = o.mode === 'txseq';
   const f = st.f64;
-  let seq = 0;
-  let sent = 0;
-  let batches = 0;
+  let seq = 0; // int32, wraps like the u32 on the wire
   let iter = 0;
   for (;;) {
     if ((iter++ & PUBLISH_EVERY) === 0 && ctl.stopLevel() >= STOP_SENDERS) break;
-    if (o.count !== 0 && sent >= o.count) break;
+    if (o.count !== 0 && f[ST_PACKETS] >= o.count) break;
     // poll() runs txsync: it pushes the last batch and refreshes tail.
     if (port.poll(POLLOUT, o.pollMs, o.spinUs) === 0) {
       iter = 0; // a timeout: look at the stop flag now
@@ -142,48 +142,39 @@ function sender(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult 
     let room = ring.tail - cur;
     if (room < 0) room += n;
     let todo = Math.min(room, o.batch);
-    if (o.count !== 0 && todo > o.count - sent) todo = o.count - sent;
+    if (o.count !== 0) todo = Math.min(todo, o.count - f[ST_PACKETS]);
     for (let i = 0; i < todo; i++) {
       w[base + 2 * cur + 1] = len; // len, flags = 0
-      if (seqMode) w[(ring.bufOffset(cur) + SEQ_OFFSET) >>> 2] = seq++;
+      if (seqMode) {
+        w[(ring.bufOffset(cur) + SEQ_OFFSET) >>> 2] = seq;
+        seq = (seq + 1) | 0;
+      }
       cur = cur + 1 === n ? 0 : cur + 1;
     }
     ring.advance(cur);
-    sent += todo;
-    batches++;
-    f[ST_PACKETS] = sent;
-    f[ST_BATCHES] = batches;
-    if ((batches & PUBLISH_EVERY) === 0) st.publish();
+    f[ST_PACKETS] += todo;
+    f[ST_BYTES] += todo * len;
+    f[ST_BATCHES]++;
+    if ((iter & PUBLISH_EVERY) === 0) st.publish();
   }
   port.txsync();
-  res.packets = sent;
-  res.bytes = sent * len;
-  res.batches = batches;
-  f[ST_BYTES] = res.bytes;
   st.publish();
-  return res;
+  return { ...emptyResult(o.mode), packets: f[ST_PACKETS], bytes: f[ST_BYTES], batches: f[ST_BATCHES] };
 }
 
 function receiver(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
-  const res = emptyResult(o.mode);
   const ring = port.rx;
   const n = ring.numSlots;
   const w = ring.i32;
   const base = ring.slotBase;
   const seqMode = o.mode === 'rxseq';
   const f = st.f64;
-  let expect = 0;
-  let got = 0;
-  let bytes = 0;
-  let batches = 0;
-  let gaps = 0;
-  let reorder = 0;
-  let empty = 0;
+  let expect = 0; // int32, wraps like the u32 on the wire
   let level = 0;
   let iter = 0;
   for (;;) {
     if ((iter++ & PUBLISH_EVERY) === 0) level = ctl.stopLevel();
-    if (o.count !== 0 && got >= o.count) break;
+    if (o.count !== 0 && f[ST_PACKETS] >= o.count) break;
     let ready: number;
     if (level >= STOP_ALL) {
       // Senders are done: drain what is left, then stop.
@@ -201,6 +192,11 @@ function receiver(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResul
     let avail = ring.tail - cur;
     if (avail < 0) avail += n;
     const todo = Math.min(avail, o.batch);
+    let got = 0;
+    let bytes = 0;
+    let empty = 0;
+    let gaps = 0;
+    let reorder = 0;
     for (let i = 0; i < todo; i++) {
       const len = w[base + 2 * cur + 1] & 0xffff;
       if (len === 0) {
@@ -209,32 +205,39 @@ function receiver(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResul
         got++;
         bytes += len;
         if (seqMode) {
-          const s = w[(ring.bufOffset(cur) + SEQ_OFFSET) >>> 2] >>> 0;
-          if (s === expect) expect++;
-          else if (s > expect) {
-            gaps += s - expect;
-            expect = s + 1;
+          const d = (w[(ring.bufOffset(cur) + SEQ_OFFSET) >>> 2] - expect) | 0;
+          if (d === 0) expect = (expect + 1) | 0;
+          else if (d > 0) {
+            gaps += d;
+            expect = (expect + d + 1) | 0;
           } else reorder++;
         }
       }
       cur = cur + 1 === n ? 0 : cur + 1;
     }
     ring.advance(cur);
-    batches++;
-    f[ST_PACKETS] = got;
-    f[ST_BYTES] = bytes;
-    f[ST_BATCHES] = batches;
+    f[ST_PACKETS] += got;
+    f[ST_BYTES] += bytes;
+    f[ST_BATCHES]++;
+    f[ST_EMPTY] += empty;
     if (seqMode) {
-      f[ST_SEQ_GAPS] = gaps;
-      f[ST_SEQ_REORDER] = reorder;
+      f[ST_SEQ_GAPS] += gaps;
+      f[ST_SEQ_REORDER] += reorder;
     }
-    f[ST_EMPTY] = empty;
-    if ((batches & PUBLISH_EVERY) === 0) st.publish();
+    if ((iter & PUBLISH_EVERY) === 0) st.publish();
   }
   // Hand the last slots back so the sender sees the ring empty.
   port.rxsync();
-  Object.assign(res, { packets: got, bytes, batches, seqGaps: gaps, seqReorder: reorder, empty });
-  return res;
+  st.publish();
+  return {
+    ...emptyResult(o.mode),
+    packets: f[ST_PACKETS],
+    bytes: f[ST_BYTES],
+    batches: f[ST_BATCHES],
+    seqGaps: f[ST_SEQ_GAPS],
+    seqReorder: f[ST_SEQ_REORDER],
+    empty: f[ST_EMPTY],
+  };
 }
 
 /** Sends one numbered packet, waits for it to come back, records the round trip. */

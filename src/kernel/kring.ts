@@ -136,6 +136,11 @@ export class KRing {
     return t >>> 0 < this.numSlots ? t : this.hwtail;
   }
 
+  /** True when the peer published a tail we have not picked up yet. */
+  peerMoved(): boolean {
+    return Atomics.load(this.km.i32, this.kb + KR_PEER_TAIL) !== this.hwtail;
+  }
+
   addPackets(n: number): void {
     this.km.f64[this.cb + KC_PACKETS] += n;
   }

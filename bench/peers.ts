@@ -1,0 +1,122 @@
+/**
+ * The "peers" benchmark: the same 60-byte packets streamed from one worker thread to
+ * another over a sabnetmap pipe and over what people use without it (postMessage one
+ * packet per message, postMessage with transferred batches, ringbuf.js), each measured
+ * like pkt-gen: a warm-up, then receiver-side rates per interval (median, min, max).
+ * Variants run one after another, never concurrently.
+ */
+
+import { availableParallelism, cpus } from 'node:os';
+import { MessageChannel } from 'node:worker_threads';
+import { runPktGenPair } from '../src/apps/pktgen-run.js';
+import { runSession } from '../src/apps/session.js';
+import { NetmapError } from '../src/errors.js';
+import { loadRingBuf, type PeerResult, type PeerTask, type PeerVia, RING_RECORDS } from './peers-roles.js';
+
+export interface PeersOptions {
+  /** Measured seconds per variant, after the warm-up (default 3). */
+  seconds?: number;
+  /** Packet length in bytes (default 60). */
+  len?: number;
+  /** Packets per pipe sync and per batched postMessage (default 64). */
+  batch?: number;
+  /** Called as each variant finishes. */
+  onResult?: (r: PeerLine) => void;
+}
+
+export interface PeerLine {
+  name: string;
+  /** Median of the per-interval receive rates, and their spread. */
+  mpps: number;
+  mppsMin: number;
+  mppsMax: number;
+  /** Packets received over the whole run (warm-up included). */
+  packets: number;
+  /** sabnetmap pipe Mpps / this line's Mpps (1 for the pipe; 0 when skipped). */
+  ratioToPipe: number;
+  /** Why the line was not measured (its figures are then 0). */
+  skipped?: string;
+}
+
+export interface PeersResult {
+  /** In run order: the pipe first (the reference), then postMessage, batched, ringbuf.js. */
+  results: PeerLine[];
+  cores: number;
+  node: string;
+  cpu: string;
+  /** Measured seconds per variant. */
+  seconds: number;
+}
+
+const WARMUP_MS = 250;
+const INTERVAL_MS = 500;
+
+type Rates = Pick<PeerLine, 'mpps' | 'mppsMin' | 'mppsMax' | 'packets'>;
+
+export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> {
+  const seconds = o.seconds ?? 3;
+  const len = o.len ?? 60;
+  const batch = o.batch ?? 64;
+  if (!(seconds > 0) || !Number.isFinite(seconds))
+    throw new NetmapError('EINVAL', `seconds must be > 0, got ${seconds}`);
+  const results: PeerLine[] = [];
+  let pipeMpps = 0;
+  const add = (name: string, r: Rates, skipped?: string): void => {
+    const { mpps, mppsMin, mppsMax, packets } = r;
+    const line: PeerLine = { name, mpps, mppsMin, mppsMax, packets, ratioToPipe: mpps > 0 ? pipeMpps / mpps : 0 };
+    if (skipped !== undefined) line.skipped = skipped;
+    results.push(line);
+    o.onResult?.(line);
+  };
+  // The pipe runs first so every later line's ratio is known when it is reported; it also
+  // validates len and batch (pkt-gen's checks) before any baseline starts.
+  const pipe = await runPktGenPair({
+    mode: 'tx',
+    len,
+    batch,
+    ring: RING_RECORDS,
+    seconds,
+    spinUs: 200,
+    warmupMs: WARMUP_MS,
+    reportMs: INTERVAL_MS, // the baselines' interval, so every median is over the same spans
+  });
+  pipeMpps = pipe.mpps;
+  add('sabnetmap-pipe', pipe);
+  const p = { len, batch, seconds };
+  add('postMessage', await runPeerPair('postMessage', p));
+  add(`postMessage-batch${batch}`, await runPeerPair('postMessage-batch', p));
+  const RingBuffer = await loadRingBuf();
+  if (RingBuffer === undefined) {
+    add('ringbuf.js', { mpps: 0, mppsMin: 0, mppsMax: 0, packets: 0 }, 'ringbuf.js not installed');
+  } else {
+    const ring = RingBuffer.getStorageForCapacity(RING_RECORDS * len, Uint8Array);
+    add('ringbuf.js', await runPeerPair('ringbuf.js', p, ring));
+  }
+  return { results, cores: availableParallelism(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', seconds };
+}
+
+/** One baseline: a sender and a receiver role, run as a measured session. */
+async function runPeerPair(
+  via: PeerVia,
+  p: { len: number; batch: number; seconds: number },
+  ring?: SharedArrayBuffer,
+): Promise<Rates> {
+  const task = { role: 'peer', via, len: p.len, batch: p.batch } as const;
+  const tx: Omit<PeerTask, 'ctl' | 'stats'> = { ...task, side: 'tx' };
+  const rx: Omit<PeerTask, 'ctl' | 'stats'> = { ...task, side: 'rx' };
+  if (ring) tx.ring = rx.ring = ring;
+  const ch = via === 'ringbuf.js' ? undefined : new MessageChannel();
+  if (ch) {
+    tx.credit = rx.credit = new SharedArrayBuffer(64);
+    tx.port = ch.port1;
+    rx.port = ch.port2;
+  }
+  const s = await runSession<PeerResult>(
+    [
+      { task: tx, transfer: ch && [ch.port1], sender: true },
+      { task: rx, transfer: ch && [ch.port2], sender: false, measured: true },
+    ],
+    { seconds: p.seconds, reportMs: INTERVAL_MS, warmupMs: WARMUP_MS },
+  );
+  return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax, packets: s.results[1].packets };
+}

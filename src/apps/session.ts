@@ -1,0 +1,156 @@
+/**
+ * Runs a set of worker roles as one measured session: a pool sized to the roles, a
+ * start barrier, a warm-up, per-interval rates sampled from one role's stats block, and
+ * the two-phase stop (senders first, then receivers drain). A role that fails stops the
+ * others at once and the session rethrows its error.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TransferListItem } from 'node:worker_threads';
+import { ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
+import { NetmapError } from '../errors.js';
+import { RolePool } from '../roles.js';
+import { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
+
+export interface IntervalReport {
+  /** Seconds since the go, at the end of the interval. */
+  t: number;
+  usec: number;
+  packets: number;
+  bytes: number;
+  mpps: number;
+  gbps: number;
+  avgBatch: number;
+}
+
+export interface SessionRole {
+  /** The task for workers/role.ts; `ctl` and `stats` are filled in by the session. */
+  task: Record<string, unknown>;
+  transfer?: TransferListItem[];
+  /** Senders stop first; the others stop after them and drain. */
+  sender: boolean;
+  /** The role whose stats are sampled for the per-interval rates. */
+  measured?: boolean;
+}
+
+export interface SessionOptions {
+  /** Measured seconds after the warm-up; 0 = until the roles finish by themselves. */
+  seconds: number;
+  reportMs: number;
+  warmupMs: number;
+  onInterval?: (r: IntervalReport) => void;
+}
+
+export interface SessionResult<R> {
+  results: R[];
+  intervals: IntervalReport[];
+  /** Seconds from the go to the end of the stop. */
+  elapsed: number;
+  /** Median of the interval rates, and their spread (0 with no interval). */
+  mpps: number;
+  mppsMin: number;
+  mppsMax: number;
+}
+
+export function checkSessionOptions(o: SessionOptions): void {
+  if (!(o.seconds >= 0) || !Number.isFinite(o.seconds)) {
+    throw new NetmapError('EINVAL', `seconds must be >= 0, got ${o.seconds}`);
+  }
+  if (!(o.reportMs >= 10)) throw new NetmapError('EINVAL', `report interval must be >= 10 ms, got ${o.reportMs}`);
+  if (!(o.warmupMs >= 0)) throw new NetmapError('EINVAL', `warm-up must be >= 0 ms, got ${o.warmupMs}`);
+}
+
+export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Promise<SessionResult<R>> {
+  checkSessionOptions(o);
+  const ctl = new Control();
+  const stats = roles.map(() => new RoleStats());
+  const measured = Math.max(
+    0,
+    roles.findIndex((r) => r.measured),
+  );
+  const pool = new RolePool(roles.length);
+  try {
+    const runs = roles.map((r, i) => pool.run<R>({ ...r.task, ctl: ctl.sab, stats: stats[i].sab }, r.transfer));
+    let failure: unknown;
+    let over = false;
+    const settled = Promise.allSettled(runs).then(() => {
+      over = true;
+    });
+    Promise.all(runs).catch((e) => {
+      failure ??= e;
+      ctl.stop(STOP_ALL);
+    });
+    if (!(await ctl.waitReady(roles.length, 30_000))) throw failure ?? new Error('roles did not start within 30 s');
+    ctl.go();
+    const start = performance.now();
+    await Promise.race([sleep(o.warmupMs), settled]);
+    const intervals = await sample(stats[measured], start, o, settled, () => over);
+    ctl.stop(STOP_SENDERS);
+    await Promise.allSettled(runs.filter((_, i) => roles[i].sender));
+    ctl.stop(STOP_ALL);
+    await settled;
+    if (failure !== undefined) throw failure;
+    const results = await Promise.all(runs);
+    const rates = intervals.map((i) => i.mpps).sort((x, y) => x - y);
+    return {
+      results,
+      intervals,
+      elapsed: (performance.now() - start) / 1000,
+      mpps: median(rates),
+      mppsMin: rates[0] ?? 0,
+      mppsMax: rates[rates.length - 1] ?? 0,
+    };
+  } finally {
+    ctl.stop(STOP_ALL);
+    await pool.close();
+  }
+}
+
+/**
+ * Per-interval rates of one role until `seconds` have passed (or the roles finish). A
+ * last interval shorter than half a report interval is dropped: it would skew the median.
+ */
+async function sample(
+  st: RoleStats,
+  start: number,
+  o: SessionOptions,
+  settled: Promise<void>,
+  over: () => boolean,
+): Promise<IntervalReport[]> {
+  const out: IntervalReport[] = [];
+  const end = performance.now() + o.seconds * 1000;
+  let prev = st.snapshot();
+  let t0 = performance.now();
+  while (!over()) {
+    const left = end - t0;
+    if (o.seconds > 0 && left < o.reportMs / 2) break;
+    await Promise.race([sleep(o.seconds > 0 ? Math.min(o.reportMs, left) : o.reportMs), settled]);
+    const cur = st.snapshot();
+    const t = performance.now();
+    const usec = (t - t0) * 1000;
+    const packets = cur[ST_PACKETS] - prev[ST_PACKETS];
+    const bytes = cur[ST_BYTES] - prev[ST_BYTES];
+    const batches = cur[ST_BATCHES] - prev[ST_BATCHES];
+    if (!over() || usec >= o.reportMs * 500) {
+      const iv: IntervalReport = {
+        t: (t - start) / 1000,
+        usec,
+        packets,
+        bytes,
+        mpps: packets / usec,
+        gbps: (bytes * 8) / usec / 1000,
+        avgBatch: batches > 0 ? packets / batches : 0,
+      };
+      out.push(iv);
+      o.onInterval?.(iv);
+    }
+    prev = cur;
+    t0 = t;
+  }
+  return out;
+}
+
+export function median(sorted: readonly number[]): number {
+  if (sorted.length === 0) return 0;
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+}

@@ -1,0 +1,72 @@
+/** Text reports in pkt-gen's spirit. */
+import type { IntervalReport, PktGenRunResult } from '../apps/pktgen-run.js';
+
+const f = (v: number, d = 2) => v.toFixed(d);
+
+/** 1234567 -> "1.23 M" (pkt-gen's norm()). */
+export function norm(v: number, unit = ''): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let i = 0;
+  let x = v;
+  while (x >= 1000 && i < units.length - 1) {
+    x /= 1000;
+    i++;
+  }
+  return `${x.toFixed(2)} ${units[i]}${unit}`;
+}
+
+export function formatPktGenHeader(o: {
+  mode: string;
+  len: number;
+  batch: number;
+  ring: number;
+  seconds: number;
+}): string {
+  const pair = o.mode === 'ping' ? 'ping <-> pong' : o.mode === 'txseq' ? 'txseq -> rxseq' : 'tx -> rx';
+  return `pkt-gen ${pair} over pipe0{ -> pipe0}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, ${o.seconds} s\n`;
+}
+
+export function formatPktGenInterval(iv: IntervalReport): string {
+  return `${f(iv.t, 3).padStart(8)} s ${norm(iv.mpps * 1e6, 'pps').padStart(13)} (${norm(iv.packets, 'pkts')} ${norm(
+    iv.gbps * 1e9,
+    'bps',
+  )} in ${Math.round(iv.usec)} usec) ${f(iv.avgBatch)} avg_batch\n`;
+}
+
+export function formatPktGenSummary(r: PktGenRunResult): string {
+  const lines = [
+    `Sent ${norm(r.sent, 'packets')}, ${norm(r.sent * r.len, 'B')}`,
+    `Received ${norm(r.packets, 'packets')}, ${norm(r.bytes, 'B')}, ${norm(r.packets / Math.max(r.avgBatch, 1e-9), 'events')} in ${f(r.seconds)} s`,
+    `Speed: ${f(r.mpps)} Mpps median of ${r.intervals.length} intervals (min ${f(r.mppsMin)}, max ${f(r.mppsMax)}), ` +
+      `${f((r.mpps * r.len * 8) / 1000)} Gbps, avg_batch ${f(r.avgBatch)}`,
+    `drops ${r.drops}, seq errors ${r.seqErrors}, notifies/packet ${r.notifiesPerPacket.toExponential(2)}, ` +
+      `${r.threads} worker threads on ${r.cores} cores (${r.cpu}, Node ${r.node})`,
+  ];
+  if (r.rtt) {
+    lines.push(
+      `RTT: min ${f(r.rtt.min)} us, median ${f(r.rtt.median)} us, p99 ${f(r.rtt.p99)} us over ${r.rtt.count} round trips`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export interface PeersLike {
+  results: Array<{
+    name: string;
+    mpps: number;
+    mppsMin?: number;
+    mppsMax?: number;
+    ratioToPipe?: number;
+    skipped?: string;
+  }>;
+}
+
+export function formatPeers(r: PeersLike): string {
+  const rows = r.results.map((x) =>
+    x.skipped
+      ? `  ${x.name.padEnd(22)} skipped: ${x.skipped}`
+      : `  ${x.name.padEnd(22)} ${f(x.mpps).padStart(8)} Mpps  (${f(x.mppsMin ?? x.mpps)}-${f(x.mppsMax ?? x.mpps)})` +
+        `  pipe is ${f(x.ratioToPipe ?? 0, 1)}x`,
+  );
+  return `${rows.join('\n')}\n`;
+}
