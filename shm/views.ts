@@ -90,7 +90,7 @@ export class RegionViews {
   }
   /** True when `idx` names a buffer a slot may carry (not reserved, in range). */
   validBuf(idx: number): boolean {
-    return idx >= RESERVED_BUFS && idx < this.numBufs;
+    return Number.isInteger(idx) && idx >= RESERVED_BUFS && idx < this.numBufs;
   }
 
   /** The ring ids interface `i` sees. */
@@ -114,11 +114,17 @@ export class RegionViews {
     try {
       let head = this.i32[RH_FREE_HEAD];
       while (out.length < n && head !== 0) {
+        // The links live in free buffers, which users can scribble on: a link that is
+        // not a buffer index ends the list (the rest is lost, nothing bad is handed out).
+        if (!this.validBuf(head)) {
+          head = 0;
+          break;
+        }
         out.push(head);
         head = this.u32[(this.bufsOfs + head * this.bufSize) / 4];
       }
       this.i32[RH_FREE_HEAD] = head;
-      this.i32[RH_FREE_COUNT] -= out.length;
+      this.i32[RH_FREE_COUNT] = head === 0 ? 0 : Math.max(0, this.i32[RH_FREE_COUNT] - out.length);
     } finally {
       this.unlock();
     }

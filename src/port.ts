@@ -3,13 +3,14 @@
  * calls run the kernel side in the calling thread, as a system call would.
  */
 import { KC_SLEEPS, KC_WAKEUPS, KIF_USERS, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
-import { kifWordBase } from '../shm/region.js';
+import { kifWordBase, kmemSize } from '../shm/region.js';
 import { RegionViews } from '../shm/views.js';
 import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
 import { KernelMem, KRing } from './kernel/kring.js';
 import { pipeBackend } from './kernel/pipe.js';
 import { NetmapRing } from './ring.js';
+import { spinIterations } from './spin.js';
 
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
@@ -30,32 +31,6 @@ export interface PortDescriptor {
 export interface RingCounters extends CountersByName {
   ring: number;
   dir: 'tx' | 'rx';
-}
-
-let loadsPerUs = 0;
-
-function timeLoads(w: Int32Array, n: number): number {
-  let x = 0;
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) x += Atomics.load(w, 0);
-  return (performance.now() - t0) * 1000 + x;
-}
-
-/**
- * How many spin iterations (one Atomics.load each) make `us` microseconds. Spinning
- * counts loads because every clock read (performance.now, Date.now) allocates a heap
- * number. Measured once per thread, the fastest of a few warm runs (the first ones run
- * before the JIT has compiled the loop).
- */
-export function spinIterations(us: number): number {
-  if (loadsPerUs === 0) {
-    const w = new Int32Array(new SharedArrayBuffer(4));
-    const n = 100_000;
-    let best = Number.POSITIVE_INFINITY;
-    for (let r = 0; r < 5; r++) best = Math.min(best, timeLoads(w, n));
-    loadsPerUs = Math.max(1, n / Math.max(best, 1));
-  }
-  return Math.ceil(us * loadsPerUs);
 }
 
 export class Port {
@@ -81,14 +56,17 @@ export class Port {
     } catch (e) {
       throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: ${(e as Error).message}`);
     }
-    if (!(desc.kmem instanceof SharedArrayBuffer)) throw new NetmapError('EINVAL', 'descriptor lacks kernel memory');
+    if (
+      !(desc.kmem instanceof SharedArrayBuffer) ||
+      desc.kmem.byteLength !== kmemSize(this.region.numRings, this.region.numIfs)
+    ) {
+      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong kernel memory`);
+    }
     this.name = desc.name;
     this.km = new KernelMem(desc.kmem, this.region.numRings);
-    this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
-    if (Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1) !== 0) {
-      throw new NetmapError('EBUSY', `${desc.name} is already open`);
+    if (!(Number.isInteger(desc.ifIndex) && desc.ifIndex >= 0 && desc.ifIndex < this.region.numIfs)) {
+      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no interface ${desc.ifIndex}`);
     }
-    this.sleepWord = this.km.sleepWord(desc.ifIndex);
     const ids = this.region.ifRings(desc.ifIndex);
     const make = (id: number): KRing => {
       const kr = new KRing(this.region, this.km, id, `${desc.name}/${id}`);
@@ -97,6 +75,12 @@ export class Port {
     };
     this.txk = ids.tx.map(make);
     this.rxk = ids.rx.map(make);
+    this.sleepWord = this.km.sleepWord(desc.ifIndex);
+    this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
+    // Claimed last, so a descriptor that fails above leaves the end free.
+    if (Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1) !== 0) {
+      throw new NetmapError('EBUSY', `${desc.name} is already open`);
+    }
     this.txRings = ids.tx.map((id) => new NetmapRing(this.region, id));
     this.rxRings = ids.rx.map((id) => new NetmapRing(this.region, id));
   }

@@ -5,6 +5,7 @@
 import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
 import { type CountersByName, sumCounters } from '../counters.js';
+import { NetmapError } from '../errors.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
 import type { RingCounters } from '../port.js';
@@ -31,6 +32,8 @@ export interface PktGenRunOptions {
   reportMs?: number;
   warmupMs?: number;
   logLevel?: LogLevel;
+  /** Called once the options are checked, before any worker starts. */
+  onStart?: () => void;
   /** Called once per report interval. */
   onInterval?: (r: IntervalReport) => void;
 }
@@ -83,6 +86,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const ring = o.ring ?? 1024;
   const count = o.count ?? 0;
   const seconds = o.seconds ?? (count > 0 ? 0 : 3);
+  if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count: a run needs an end');
   const nm = new Netmap();
   const a = nm.register('pipe0{', { ringSize: ring });
   const b = nm.register('pipe0}');
@@ -91,6 +95,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // Validate here first: a bad option is a clear error, not a worker crash.
   checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(a.mem).bufSize);
   const level = o.logLevel ?? logLevel();
+  o.onStart?.();
   const task = (port: typeof a, m: PktGenMode) => ({
     role: 'pktgen',
     port,
@@ -110,15 +115,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const rxSide = mode === 'ping' ? txR : rxR;
   const packets = rxSide.packets;
   const gcs = txR.alloc.gcs + rxR.alloc.gcs;
+  // A run shorter than one report interval (a --count run) has no interval: its rate
+  // is then the whole run's.
+  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
+  const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
   return {
     port: 'pipe',
     mode,
     len,
     batch,
     ring,
-    mpps: s.mpps,
-    mppsMin: s.mppsMin,
-    mppsMax: s.mppsMax,
+    mpps: rate.mpps,
+    mppsMin: rate.mppsMin,
+    mppsMax: rate.mppsMax,
     packets,
     bytes: rxSide.bytes,
     sent: txR.packets,

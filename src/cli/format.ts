@@ -21,9 +21,12 @@ export function formatPktGenHeader(o: {
   batch: number;
   ring: number;
   seconds: number;
+  count?: number;
+  spinUs?: number;
 }): string {
   const pair = o.mode === 'ping' ? 'ping <-> pong' : o.mode === 'txseq' ? 'txseq -> rxseq' : 'tx -> rx';
-  return `pkt-gen ${pair} over pipe0{ -> pipe0}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, ${o.seconds} s\n`;
+  const span = [o.count ? `${o.count} packets` : '', o.seconds ? `${o.seconds} s` : ''].filter(Boolean).join(' or ');
+  return `pkt-gen ${pair} over pipe0{ -> pipe0}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, spin ${o.spinUs ?? 0} us, ${span}\n`;
 }
 
 export function formatPktGenInterval(iv: IntervalReport): string {
@@ -61,12 +64,13 @@ export interface PeersLike {
   }>;
 }
 
-export function formatPeers(r: PeersLike): string {
+export function formatPeers(r: PeersLike & { cores?: number; node?: string; cpu?: string }): string {
   const rows = r.results.map((x) =>
     x.skipped
       ? `  ${x.name.padEnd(22)} skipped: ${x.skipped}`
       : `  ${x.name.padEnd(22)} ${f(x.mpps).padStart(8)} Mpps  (${f(x.mppsMin ?? x.mpps)}-${f(x.mppsMax ?? x.mpps)})` +
         `  pipe is ${f(x.ratioToPipe ?? 0, 1)}x`,
   );
-  return `${rows.join('\n')}\n`;
+  const machine = r.cores ? `  (${r.cores} cores, ${r.cpu}, Node ${r.node}; median of the intervals, min-max)\n` : '';
+  return `${rows.join('\n')}\n${machine}`;
 }

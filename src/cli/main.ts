@@ -4,6 +4,9 @@
  */
 import { parseArgs } from 'node:util';
 import { runPeersBench } from '../../bench/peers.js';
+import { formatTable } from '../../bench/report.js';
+import { runScenario } from '../../bench/runner.js';
+import { builtinScenarios, loadScenario } from '../../bench/scenario.js';
 import { runPktGenPair } from '../apps/pktgen-run.js';
 import { NetmapError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
@@ -14,11 +17,20 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+function builtinList(): string {
+  try {
+    return builtinScenarios().join(', ') || 'none';
+  } catch {
+    return 'none';
+  }
+}
+
 const HELP = `usage: sabnetmap <command> [options]
 
 commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
+  bench run    run a scenario (a JSON file, or a built-in name) and write a report
   start        the flagship run (what npm start runs)
   help         this text
 
@@ -33,6 +45,11 @@ pkt-gen options:
   --spin-us N            busy-poll time before poll() sleeps (200; 0 sleeps at once)
   --report-ms N          report interval (1000)
   --json                 print one JSON object instead of the report
+bench run <file.json | built-in name> options:
+  --out DIR              parent directory of the run's directory (results)
+  --seconds S            measured seconds per point (overrides base.seconds)
+  --json                 print the results (points.json) on stdout
+  built-in scenarios:    ${builtinList()}
 common:
   --log-level L          ${LOG_LEVELS.join('|')} (silent)
 `;
@@ -51,6 +68,15 @@ function num(opts: Opts, name: string, dflt: number, check: (v: number) => boole
 const isInt = (v: number) => Number.isInteger(v);
 
 function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): Opts {
+  return parseWithArgs(argv, options, 0).opts;
+}
+
+/** Like parse, with up to `maxArgs` positional arguments. */
+function parseWithArgs(
+  argv: string[],
+  options: Record<string, { type: 'string' | 'boolean' }>,
+  maxArgs: number,
+): { opts: Opts; args: string[] } {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -58,7 +84,7 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
       strict: true,
       allowPositionals: true,
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    if (positionals.length > maxArgs) throw new UsageError(`unexpected argument '${positionals[maxArgs]}'`);
     const level = values['log-level'];
     if (level !== undefined) {
       if (!(LOG_LEVELS as readonly string[]).includes(level as string)) {
@@ -66,11 +92,14 @@ function parse(argv: string[], options: Record<string, { type: 'string' | 'boole
       }
       setLogLevel(level as LogLevel);
     }
-    return values as Opts;
+    return { opts: values as Opts, args: positionals };
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    // node:util's messages are multi-sentence; keep the first one.
-    throw new UsageError((e as Error).message.split('. ')[0].replace(/\.$/, ''));
+    const msg = (e as Error).message;
+    const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(msg);
+    if (ambiguous) throw new UsageError(`${ambiguous[1]}: write a value that starts with '-' as ${ambiguous[1]}=VALUE`);
+    // node:util's messages run over several sentences and lines; keep the first.
+    throw new UsageError(msg.split('\n')[0].split('. ')[0].replace(/\.$/, ''));
   }
 }
 
@@ -111,9 +140,9 @@ async function pktgen(argv: string[]): Promise<void> {
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;
-  if (!json) process.stdout.write(formatPktGenHeader(opts));
   const r = await runPktGenPair({
     ...opts,
+    onStart: json ? undefined : () => process.stdout.write(formatPktGenHeader(opts)),
     onInterval: json ? undefined : (iv) => process.stdout.write(formatPktGenInterval(iv)),
   });
   if (json) {
@@ -132,13 +161,56 @@ async function benchPeers(argv: string[]): Promise<void> {
   process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : formatPeers(r));
 }
 
+/** `bench run <scenario>`: a sweep, one point at a time, progress on stderr, a report on disk. */
+async function benchRun(argv: string[]): Promise<number> {
+  const { opts: o, args } = parseWithArgs(
+    argv,
+    { out: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } },
+    1,
+  );
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const ref = args[0];
+  if (ref === undefined) {
+    throw new UsageError(`bench run needs a scenario file or a built-in name (${builtinList()})`);
+  }
+  const seconds =
+    o.seconds === undefined
+      ? undefined
+      : num(o, 'seconds', 0, (v) => v > 0 && v <= 3600, 'a number of seconds above 0, at most 3600');
+  const out = o.out as string | undefined;
+  if (out === '') throw new UsageError('--out needs a directory');
+  const { scenario, file } = loadScenario(ref); // a bad scenario: 'sabnetmap: <path>: <problem>', exit 2
+  const r = await runScenario(scenario, {
+    outDir: out,
+    seconds,
+    source: file,
+    command: ['sabnetmap', 'bench', 'run', ...argv].join(' '),
+  });
+  if (o.json === true) process.stdout.write(`${JSON.stringify({ dir: r.dir, ...r.doc })}\n`);
+  else {
+    process.stdout.write(formatTable(r.doc));
+    process.stdout.write(`report: ${r.files.report}\n`);
+  }
+  if (r.failed > 0) {
+    process.stderr.write(`sabnetmap: ${r.failed} point(s) failed: see the error column in ${r.files.csv}\n`);
+    return 1;
+  }
+  return 0;
+}
+
 /** The flagship run of `npm start`: the pipe pkt-gen and the peers comparison. */
 async function start(argv: string[]): Promise<void> {
   parse(argv, {});
   process.stdout.write('sabnetmap: netmap pipes on SharedArrayBuffer, two worker threads\n\n');
   const opts = { port: 'pipe' as const, mode: 'tx' as const, len: 60, batch: 64, ring: 1024, seconds: 3, spinUs: 200 };
-  process.stdout.write(formatPktGenHeader(opts));
-  const r = await runPktGenPair({ ...opts, onInterval: (iv) => process.stdout.write(formatPktGenInterval(iv)) });
+  const r = await runPktGenPair({
+    ...opts,
+    onStart: () => process.stdout.write(formatPktGenHeader(opts)),
+    onInterval: (iv) => process.stdout.write(formatPktGenInterval(iv)),
+  });
   process.stdout.write(formatPktGenSummary(r));
   process.stdout.write('\nThe same 60-byte packets between two worker threads:\n');
   process.stdout.write(formatPeers(await runPeersBench({ seconds: 2 })));
@@ -156,8 +228,11 @@ export async function main(argv: string[]): Promise<number> {
           await benchPeers(rest.slice(1));
           return 0;
         }
+        if (rest[0] === 'run') return await benchRun(rest.slice(1));
         throw new UsageError(
-          rest[0] === undefined ? 'bench needs a benchmark name: peers' : `unknown benchmark '${rest[0]}' (peers)`,
+          rest[0] === undefined
+            ? 'bench needs a subcommand: peers, run'
+            : `unknown benchmark '${rest[0]}' (peers, run)`,
         );
       case 'start':
         await start(rest);
@@ -169,7 +244,7 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command '${cmd}' (pkt-gen, bench peers, start, help)`);
+        throw new UsageError(`unknown command '${cmd}' (pkt-gen, bench peers, bench run, start, help)`);
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof NetmapError) {

@@ -50,13 +50,18 @@ const LEN_MASK = 0xffff;
 const MOREFRAG_HI = NS_MOREFRAG << 16;
 const BUF_CHANGED_HI = NS_BUF_CHANGED << 16;
 
-class PipeTx implements SyncBackend {
-  private drops = 0;
+/** Where a pipe ring's peer lives: its kring block, its slots, the interface that owns it. */
+abstract class PipeSync implements SyncBackend {
   constructor(
-    private readonly peerKb: number,
-    private readonly peerSlotBase: number,
-    private readonly peerIf: number,
+    protected readonly peerKb: number,
+    protected readonly peerSlotBase: number,
+    protected readonly peerIf: number,
   ) {}
+  abstract sync(kr: KRing): void;
+}
+
+class PipeTx extends PipeSync {
+  private drops = 0;
 
   sync(kr: KRing): void {
     const head = kr.rhead;
@@ -128,13 +133,7 @@ class PipeTx implements SyncBackend {
   }
 }
 
-class PipeRx implements SyncBackend {
-  constructor(
-    private readonly peerKb: number,
-    private readonly peerSlotBase: number,
-    private readonly peerIf: number,
-  ) {}
-
+class PipeRx extends PipeSync {
   sync(kr: KRing): void {
     const head = kr.rhead;
     let k = kr.hwcur;

@@ -1,0 +1,114 @@
+/**
+ * The CLI's error contract: every bad input is ONE line on stderr starting with
+ * `sabnetmap: ` that names the problem, exit code 2, no stack trace. And a good
+ * `pkt-gen --json` run prints one JSON object whose fields are typed and consistent.
+ * The CLI runs from dist/ (`npx tsc -p tsconfig.build.json` first).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], timeoutMs = 60_000): Promise<Run> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.build.json)`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+const BAD: Array<[string, string[], RegExp]> = [
+  ['an unknown port type', ['pkt-gen', '--port', 'nope'], /nope|port/],
+  ['a ring of 0 slots', ['pkt-gen', '--ring', '0'], /ring/],
+  ['a ring of 100000 slots', ['pkt-gen', '--ring', '100000'], /ring/],
+  ['len above the buffer size', ['pkt-gen', '--len', '5000'], /len/],
+  ['batch 0', ['pkt-gen', '--batch', '0'], /batch/],
+  ['an unknown option', ['pkt-gen', '--frobnicate'], /frobnicate/],
+  ['negative seconds', ['pkt-gen', '--seconds', '-1'], /seconds/],
+  ['negative seconds (--seconds=-1)', ['pkt-gen', '--seconds=-1'], /seconds/],
+  ['negative count', ['pkt-gen', '--count', '-5'], /count/],
+  ['seconds 0 without a count (a run that would never end)', ['pkt-gen', '--seconds', '0'], /seconds|count/],
+  ['an unknown command', ['nope'], /nope/],
+];
+
+describe('sabnetmap CLI errors', () => {
+  it.each(BAD)('%s: one line on stderr, exit 2, no stack', async (_what, args, names) => {
+    const r = await cli(args);
+    const where = `sabnetmap ${args.join(' ')}\n--- stderr ---\n${r.stderr}--- stdout ---\n${r.stdout}`;
+    expect(r.signal, where).toBeNull();
+    expect(r.code, where).toBe(2);
+    const lines = r.stderr.replace(/\n$/, '').split('\n');
+    expect(lines, where).toHaveLength(1);
+    expect(lines[0].startsWith('sabnetmap: '), where).toBe(true);
+    expect(lines[0].length, where).toBeGreaterThan('sabnetmap: '.length);
+    expect(lines[0], where).toMatch(names);
+    expect(r.stderr, where).not.toContain('    at ');
+    expect(r.stdout, where).not.toContain('    at ');
+  });
+});
+
+describe('sabnetmap pkt-gen --json', () => {
+  it('prints one JSON object with typed, consistent fields', async () => {
+    const r = await cli(['pkt-gen', '--port', 'pipe', '--seconds', '1', '--json'], 90_000);
+    const where = `--- stderr ---\n${r.stderr}--- stdout ---\n${r.stdout}`;
+    expect(r.code, where).toBe(0);
+    expect(r.stderr, where).not.toContain('    at ');
+    let out: Record<string, unknown> = {};
+    expect(() => {
+      out = JSON.parse(r.stdout.trim());
+    }, where).not.toThrow();
+    expect(typeof out, where).toBe('object');
+    expect(Array.isArray(out), where).toBe(false);
+    const numeric = [
+      'mpps',
+      'mppsMin',
+      'mppsMax',
+      'packets',
+      'bytes',
+      'seconds',
+      'avgBatch',
+      'drops',
+      'seqErrors',
+      'notifiesPerPacket',
+      'cores',
+    ];
+    for (const k of numeric) {
+      expect(typeof out[k], `${k}: ${JSON.stringify(out[k])}`).toBe('number');
+      expect(Number.isFinite(out[k]), k).toBe(true);
+      expect(out[k] as number, k).toBeGreaterThanOrEqual(0);
+    }
+    expect(typeof out.node).toBe('string');
+    expect(out.node).toBe(process.version);
+    const n = out as Record<string, number>;
+    expect(n.packets).toBeGreaterThan(0);
+    expect(Number.isInteger(n.packets)).toBe(true);
+    expect(n.bytes).toBe(n.packets * 60);
+    expect(n.seconds).toBeGreaterThan(0);
+    expect(n.mppsMin).toBeLessThanOrEqual(n.mpps);
+    expect(n.mpps).toBeLessThanOrEqual(n.mppsMax);
+    expect(n.mppsMax).toBeGreaterThan(0);
+    expect(n.avgBatch).toBeGreaterThan(0);
+    expect(n.avgBatch).toBeLessThanOrEqual(64); // the default batch
+    expect(n.drops).toBe(0);
+    expect(n.seqErrors).toBe(0);
+    expect(Number.isInteger(n.cores) && n.cores >= 1).toBe(true);
+  }, 120_000);
+});
