@@ -88,6 +88,10 @@ export class RegionViews {
     }
     return v;
   }
+  /** The view of the buffer that starts at byte offset `ofs` (from bufOffset). */
+  bufAt(ofs: number): Uint8Array {
+    return this.buf((ofs - this.bufsOfs) / this.bufSize);
+  }
   /** True when `idx` names a buffer a slot may carry (not reserved, in range). */
   validBuf(idx: number): boolean {
     return Number.isInteger(idx) && idx >= RESERVED_BUFS && idx < this.numBufs;

@@ -153,17 +153,12 @@ export class KRing {
    * place a sync calls Atomics.notify: never when the peer is awake.
    */
   wake(ifIndex: number, bit: number): void {
-    const w = this.km.sleepWord(ifIndex);
-    const i32 = this.km.i32;
-    for (;;) {
-      const v = Atomics.load(i32, w);
-      if ((v & bit) === 0) return;
-      if (Atomics.compareExchange(i32, w, v, 0) === v) {
-        Atomics.notify(i32, w);
-        this.km.f64[this.cb + KC_NOTIFIES]++;
-        return;
-      }
-    }
+    if (wakeSleeper(this.km.i32, this.km.sleepWord(ifIndex), bit)) this.km.f64[this.cb + KC_NOTIFIES]++;
+  }
+
+  /** Counts a wake-up sent to a sleeper outside this kring's memory (VALE destinations). */
+  bumpNotify(): void {
+    this.km.f64[this.cb + KC_NOTIFIES]++;
   }
 
   counter(k: number): number {
@@ -179,6 +174,21 @@ export class KRing {
   /** u32 index of slot k's buf_idx word. */
   slotIndex(k: number): number {
     return this.slotBase + k * SLOT_WORDS;
+  }
+}
+
+/**
+ * If the sleep word says its owner waits for `bit`, clears it and notifies. Returns true
+ * when a notify was sent. One load when nobody sleeps.
+ */
+export function wakeSleeper(i32: Int32Array, word: number, bit: number): boolean {
+  for (;;) {
+    const v = Atomics.load(i32, word);
+    if ((v & bit) === 0) return false;
+    if (Atomics.compareExchange(i32, word, v, 0) === v) {
+      Atomics.notify(i32, word);
+      return true;
+    }
   }
 }
 

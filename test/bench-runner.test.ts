@@ -1,0 +1,424 @@
+/**
+ * The benchmark runner: scenario validation names the JSON path of each problem; a tiny
+ * sweep runs end to end and writes JSON, CSV, SVG and a report whose numbers agree; the
+ * CLI turns a bad scenario into one line and exit 2. No timing assertions.
+ * Workers and the CLI run from dist/ (`npx tsc -p tsconfig.build.json` first).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderPlot } from '../bench/plot.js';
+import { CSV_COLUMNS } from '../bench/report.js';
+import { FILES, type ResultsDoc, runScenario } from '../bench/runner.js';
+import {
+  BASE_DEFAULTS,
+  builtinScenarios,
+  checkScenario,
+  expandPoints,
+  loadScenario,
+  ScenarioError,
+  validateScenario,
+} from '../bench/scenario.js';
+import { NetmapError } from '../src/errors.js';
+import { requireBuilt } from './helpers.js';
+
+const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+
+const good = () => ({
+  name: 'ok',
+  experiment: 'pktgen',
+  port: 'pipe',
+  mode: 'tx',
+  base: { seconds: 0.3, warmupMs: 50, reportMs: 100 },
+  sweep: { ring: [128, 512], batch: [16, 64] },
+  series: 'ring',
+});
+
+type Json = Record<string, unknown>;
+const edit = (f: (s: Json) => void): Json => {
+  const s = good() as unknown as Json;
+  f(s);
+  return s;
+};
+
+/** [what, scenario, JSON path, message pattern] */
+const BAD: Array<[string, unknown, string, RegExp]> = [
+  ['not an object', [1, 2], 'scenario', /must be a JSON object, got \[1,2\]/],
+  ['no name', edit((s) => delete s.name), 'scenario.name', /names the result directory\), got nothing$/],
+  ['a name with a slash', edit((s) => (s.name = '../x')), 'scenario.name', /got "\.\.\/x"/],
+  ['an unknown top-level key', edit((s) => (s.ports = 'pipe')), 'scenario.ports', /unknown key \(expected name, /],
+  ['an unknown experiment', edit((s) => (s.experiment = 'iperf')), 'scenario.experiment', /one of pktgen, peers/],
+  ['a VALE port', edit((s) => (s.port = 'vale')), 'scenario.port', /VALE ports are not available yet/],
+  ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be 'pipe', got "tap"/],
+  [
+    'a guest endpoint',
+    edit((s) => (s.endpoints = { tx: 'guest', rx: 'host' })),
+    'scenario.endpoints.tx',
+    /guest VM endpoints are not available yet/,
+  ],
+  [
+    'an emulated-NIC endpoint',
+    edit((s) => (s.endpoints = { tx: 'host', rx: 'emulated' })),
+    'scenario.endpoints.rx',
+    /emulated-NIC guest endpoints are not available yet/,
+  ],
+  [
+    'an unknown endpoint key',
+    edit((s) => (s.endpoints = { tx: 'host', rx: 'host', via: 'x' })),
+    'scenario.endpoints.via',
+    /unknown key \(expected tx, rx\)/,
+  ],
+  ['an unknown mode', edit((s) => (s.mode = 'rx')), 'scenario.mode', /one of tx, txseq, ping, got "rx"/],
+  [
+    'a misspelt base key',
+    edit((s) => (s.base = { lenght: 60 })),
+    'scenario.base.lenght',
+    /unknown key \(expected len,/,
+  ],
+  ['a ring of 1 slot', edit((s) => (s.base = { ring: 1 })), 'scenario.base.ring', /integer from 2 to 16384, got 1/],
+  ['seconds 0', edit((s) => (s.base = { seconds: 0 })), 'scenario.base.seconds', /above 0/],
+  [
+    'a string in a sweep',
+    edit((s) => (s.sweep = { batch: [1, 2, 'x'] })),
+    'scenario.sweep.batch[2]',
+    /^must be a positive integer, got "x"$/,
+  ],
+  ['an empty sweep', edit((s) => (s.sweep = {})), 'scenario.sweep', /at least one of len, batch, ring, spinUs/],
+  ['an empty list', edit((s) => (s.sweep = { batch: [] })), 'scenario.sweep.batch', /list of 1 to 64 values/],
+  ['a duplicate value', edit((s) => (s.sweep = { batch: [4, 8, 4] })), 'scenario.sweep.batch[2]', /already/],
+  ['an unsweepable key', edit((s) => (s.sweep = { seconds: [1, 2] })), 'scenario.sweep.seconds', /cannot be swept/],
+  [
+    'a frame too short for sequence numbers',
+    edit((s) => {
+      s.mode = 'txseq';
+      s.sweep = { len: [60, 30] };
+      delete s.series;
+    }),
+    'scenario.sweep.len[1]',
+    /from 48 to 2048 \(the buffer size\) for mode txseq, got 30/,
+  ],
+  [
+    'a frame above the buffer size',
+    edit((s) => (s.base = { len: 4000 })),
+    'scenario.base.len',
+    /to 2048 \(the buffer size\)/,
+  ],
+  ['a series that is not swept', edit((s) => (s.series = 'len')), 'scenario.series', /'len' is not swept/],
+  [
+    'a series that is the only swept parameter',
+    edit((s) => (s.sweep = { ring: [128, 512] })),
+    'scenario.series',
+    /only swept parameter/,
+  ],
+  ['x equal to the series', edit((s) => (s.x = 'ring')), 'scenario.series', /must differ from the x axis/],
+  [
+    'too many points',
+    edit(
+      (s) =>
+        (s.sweep = { batch: [...Array(40).keys()].map((i) => i + 1), ring: [...Array(40).keys()].map((i) => i + 2) }),
+    ),
+    'scenario.sweep',
+    /1600 points is more than 1000/,
+  ],
+  [
+    'peers sweeping the ring',
+    edit((s) => (s.experiment = 'peers')),
+    'scenario.sweep.ring',
+    /the peers experiment cannot vary ring/,
+  ],
+  [
+    'peers in ping mode',
+    edit((s) => {
+      s.experiment = 'peers';
+      s.mode = 'ping';
+      s.sweep = { batch: [1] };
+      delete s.series;
+      delete s.base;
+    }),
+    'scenario.mode',
+    /streams one way/,
+  ],
+  [
+    'peers with a spin time',
+    edit((s) => {
+      s.experiment = 'peers';
+      s.sweep = { batch: [1] };
+      s.base = { spinUs: 5 };
+      delete s.series;
+    }),
+    'scenario.base.spinUs',
+    /not used by the peers experiment \(it takes len, batch, seconds\)/,
+  ],
+];
+
+describe('scenario validation', () => {
+  it.each(BAD)('%s', (_what, input, path, problem) => {
+    const r = checkScenario(input);
+    expect(r.scenario).toBeUndefined();
+    const hit = r.problems.find((p) => p.path === path);
+    expect(hit, JSON.stringify(r.problems)).toBeDefined();
+    expect(hit!.problem).toMatch(problem);
+  });
+
+  it('throws one ScenarioError (EINVAL) whose message is the first problem, and counts the rest', () => {
+    let err: unknown;
+    try {
+      validateScenario({ ...good(), port: 'vale', sweep: { batch: [1, 2, 'x'] }, series: undefined });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ScenarioError);
+    expect(err).toBeInstanceOf(NetmapError);
+    const e = err as ScenarioError;
+    expect(e.code).toBe('EINVAL');
+    expect(e.problems.map((p) => p.path)).toEqual(['scenario.port', 'scenario.sweep.batch[2]']);
+    expect(e.message).toMatch(/^scenario\.port: VALE ports are not available yet.* \(and 1 more problem\)$/);
+    expect(e.message).not.toContain('\n');
+  });
+
+  it('fills in defaults, keeps the sweep order and expands the cartesian product, first key outermost', () => {
+    const s = validateScenario({
+      name: 'd',
+      experiment: 'pktgen',
+      port: 'pipe',
+      mode: 'tx',
+      sweep: { ring: [64, 128], batch: [1, 2, 4] },
+    });
+    expect(s.base).toEqual(BASE_DEFAULTS);
+    expect(s.endpoints).toEqual({ tx: 'host', rx: 'host' });
+    expect(s.x).toBe('batch');
+    expect(Object.keys(s.sweep)).toEqual(['ring', 'batch']);
+    const pts = expandPoints(s);
+    expect(pts).toHaveLength(6);
+    expect(pts.map((p) => [p.ring, p.batch])).toEqual([
+      [64, 1],
+      [64, 2],
+      [64, 4],
+      [128, 1],
+      [128, 2],
+      [128, 4],
+    ]);
+    expect(pts.every((p) => p.len === 60 && p.spinUs === 200)).toBe(true);
+  });
+
+  it('loads the built-in scenarios by name, and names the file when it cannot be read', () => {
+    expect(builtinScenarios()).toEqual(expect.arrayContaining(['pipe-batch', 'pipe-ring-batch']));
+    const pb = loadScenario('pipe-batch');
+    expect(pb.builtin).toBe(true);
+    expect(pb.scenario.sweep.batch).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
+    expect(pb.scenario.base.len).toBe(60);
+    const prb = loadScenario('pipe-ring-batch').scenario;
+    expect(prb.series).toBe('ring');
+    expect(prb.sweep.ring).toEqual([256, 512, 1024, 2048]);
+    expect(expandPoints(prb).length).toBeLessThanOrEqual(40);
+    expect(() => loadScenario('no-such-scenario')).toThrow(/^no-such-scenario: no such file, and not a built-in/);
+    const dir = mkdtempSync(join(tmpdir(), 'sabnetmap-scn-'));
+    try {
+      const f = join(dir, 'bad.json');
+      writeFileSync(f, '{"name": ');
+      expect(() => loadScenario(f)).toThrow(/bad\.json: not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('plot', () => {
+  it('draws one polyline per series, a legend entry per series, and escapes labels', () => {
+    const svg = renderPlot({
+      title: 't <1>',
+      xLabel: 'batch',
+      xName: 'batch',
+      yLabel: 'Mpps',
+      yUnit: 'Mpps',
+      xLog2: true,
+      series: ['a<b', 'c&d', 'e'].map((label, i) => ({
+        label,
+        points: [1, 4, 16].map((x) => ({ x, y: x * (i + 1), yMin: x * (i + 1) - 0.5, yMax: x * (i + 1) + 0.5 })),
+      })),
+    });
+    expect(svg.match(/<polyline /g)).toHaveLength(3);
+    expect(svg.match(/<circle class="point"/g)).toHaveLength(9);
+    expect(svg).toContain('data-series="a&#60;b"');
+    expect(svg).toContain('>c&#38;d</text>');
+    expect(svg).not.toContain('a<b');
+    expect(svg).toContain('>16</text>'); // a log2 tick
+  });
+});
+
+/** A minimal CSV reader for the runner's own output (quoted cells only hold commas and quotes). */
+function parseCsv(text: string): string[][] {
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => {
+      const out: string[] = [];
+      let cell = '';
+      let q = false;
+      for (let i = 0; i < line.length; i++) {
+        const ch = line[i];
+        if (q) {
+          if (ch === '"' && line[i + 1] === '"') {
+            cell += '"';
+            i++;
+          } else if (ch === '"') q = false;
+          else cell += ch;
+        } else if (ch === '"') q = true;
+        else if (ch === ',') {
+          out.push(cell);
+          cell = '';
+        } else cell += ch;
+      }
+      out.push(cell);
+      return out;
+    });
+}
+
+describe('a tiny sweep end to end', () => {
+  let out: string;
+  beforeAll(() => {
+    requireBuilt();
+    out = mkdtempSync(join(tmpdir(), 'sabnetmap-bench-'));
+  });
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('writes points.json, points.csv, plot.svg and report.md whose numbers agree', async () => {
+    // base.seconds 5 is overridden to 0.3 (the CLI's --seconds).
+    const s = validateScenario({ ...good(), base: { seconds: 5, warmupMs: 50, reportMs: 100 } });
+    let progress = '';
+    const r = await runScenario(s, { outDir: out, seconds: 0.3, progress: (t) => void (progress += t) });
+    expect(r.failed).toBe(0);
+    expect(r.dir.startsWith(out)).toBe(true);
+    expect(r.dir).toMatch(/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ-ok$/);
+    for (const f of Object.values(FILES)) expect(existsSync(join(r.dir, f)), f).toBe(true);
+
+    // Progress: one line per point, in sweep order (ring outer, batch inner).
+    expect(progress).toMatch(/\[1\/4\] ring=128 batch=16 \.\.\. [\d.]+ Mpps/);
+    expect(progress).toMatch(/\[4\/4\] ring=512 batch=64 \.\.\. [\d.]+ Mpps/);
+
+    const doc = JSON.parse(readFileSync(join(r.dir, FILES.json), 'utf8')) as ResultsDoc;
+    expect(doc.complete).toBe(true);
+    expect(doc.scenario.base.seconds).toBe(0.3);
+    expect(doc.machine.cores).toBeGreaterThanOrEqual(1);
+    expect(doc.machine.node).toBe(process.version);
+    expect(typeof doc.machine.cpu).toBe('string');
+    expect(doc.points).toHaveLength(4);
+    expect(doc.points.map((p) => [p.params.ring, p.params.batch])).toEqual([
+      [128, 16],
+      [128, 64],
+      [512, 16],
+      [512, 64],
+    ]);
+    for (const p of doc.points) {
+      expect(p.error).toBeNull();
+      expect(p.metrics).not.toBeNull();
+      const m = p.metrics!;
+      expect(m.packets).toBeGreaterThan(0);
+      expect(m.drops).toBe(0);
+      expect(m.mppsMin).toBeLessThanOrEqual(m.mpps);
+      expect(m.mpps).toBeLessThanOrEqual(m.mppsMax);
+      expect(m.threads).toBe(2);
+      expect(p.line).toBe(`ring=${p.params.ring}`);
+    }
+    expect(doc.plot.lines).toEqual(['ring=128', 'ring=512']);
+
+    // CSV: one row per point, every cell equal to the JSON's value.
+    const [header, ...rows] = parseCsv(readFileSync(join(r.dir, FILES.csv), 'utf8'));
+    expect(header).toEqual(CSV_COLUMNS.map(([n]) => n));
+    expect(rows).toHaveLength(doc.points.length);
+    rows.forEach((row, i) => {
+      const p = doc.points[i];
+      const col = (n: string) => row[header.indexOf(n)];
+      expect(Number(col('point'))).toBe(p.point);
+      expect(col('line')).toBe(p.line);
+      for (const k of ['len', 'batch', 'ring', 'spinUs'] as const) expect(Number(col(k)), k).toBe(p.params[k]);
+      for (const [k, v] of Object.entries(p.metrics!)) {
+        if (v === null) expect(col(k), k).toBe('');
+        else expect(Number(col(k)), k).toBe(v);
+      }
+    });
+
+    // SVG: one polyline per series, the series labels, and every marker at its JSON value.
+    const svg = readFileSync(join(r.dir, FILES.svg), 'utf8');
+    expect(svg.match(/<polyline /g)).toHaveLength(doc.plot.lines.length);
+    for (const line of doc.plot.lines) {
+      expect(svg).toContain(`data-series="${line}"`);
+      expect(svg).toContain(`>${line}</text>`);
+    }
+    const groups = svg.split('<g class="series"').slice(1);
+    expect(groups).toHaveLength(2);
+    for (const g of groups) {
+      const label = /data-series="([^"]+)"/.exec(g)![1];
+      const markers = [...g.matchAll(/data-x="([^"]+)" data-y="([^"]+)" data-y-min="([^"]+)" data-y-max="([^"]+)"/g)];
+      expect(markers).toHaveLength(2);
+      for (const [, x, y, lo, hi] of markers) {
+        const p = doc.points.find((q) => q.line === label && q.params.batch === Number(x))!;
+        expect(p, `${label} batch=${x}`).toBeDefined();
+        expect(Number(y)).toBe(p.metrics!.mpps);
+        expect(Number(lo)).toBe(p.metrics!.mppsMin);
+        expect(Number(hi)).toBe(p.metrics!.mppsMax);
+      }
+    }
+
+    // The report embeds the plot and says what it shows.
+    const md = readFileSync(join(r.dir, FILES.report), 'utf8');
+    expect(md).toContain(`](${FILES.svg})`);
+    expect(md).toMatch(/against batch .* one line per ring/);
+    expect(md).toContain(doc.machine.node);
+  }, 30_000);
+});
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.build.json)`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('sabnetmap bench run: bad input', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'sabnetmap-cli-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    [
+      'a bad sweep value',
+      { ...good(), sweep: { batch: [1, 2, 'x'] }, series: undefined },
+      /^sabnetmap: scenario\.sweep\.batch\[2\]: must be a positive integer, got "x"$/,
+    ],
+    ['a VALE port', { ...good(), port: 'vale' }, /^sabnetmap: scenario\.port: VALE ports are not available yet/],
+  ])('%s: one line naming the path, exit 2', async (_what, scenario, line) => {
+    const f = join(dir, 'bad.json');
+    writeFileSync(f, JSON.stringify(scenario));
+    const r = await cli(['bench', 'run', f, '--out', dir]);
+    expect(r.code, r.stderr).toBe(2);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(line);
+  });
+
+  it('an unknown built-in lists the built-ins', async () => {
+    const r = await cli(['bench', 'run', 'pipe-nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(
+      /^sabnetmap: pipe-nope: no such file, and not a built-in scenario \(.*pipe-batch/,
+    );
+  });
+
+  it('a bad --seconds', async () => {
+    const r = await cli(['bench', 'run', 'pipe-batch', '--seconds', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd()).toMatch(/^sabnetmap: --seconds must be/);
+  });
+});
