@@ -115,6 +115,42 @@ export const KIF_USERS = PAIR_WORDS + 0;
 export const KIF_BYTES = 4 * CACHE_LINE_BYTES;
 export const KIF_WORDS = KIF_BYTES / 4;
 
+// ---- VALE: the switch's shared memory (port table, learning table) ----
+export const VALE_MAX_PORTS = 254;
+export const SW_MAGIC = 0x56414c45; // "VALE"
+export const SW_MAGIC_WORD = 0;
+/** Bumped (under the namespace's control) whenever a port attaches or detaches. */
+export const SW_GENERATION = PAIR_WORDS;
+/** Port table: one word per port, 0 = free, else the number of users holding it. */
+export const SW_PORTS = 2 * PAIR_WORDS;
+/** Learning table: direct-mapped, 2 words an entry: MAC bytes 2-5, then bytes 0-1 << 16 | port + 1. */
+export const SW_LEARN_ENTRIES = 1024;
+export const SW_LEARN = alignUp(SW_PORTS + VALE_MAX_PORTS, 2 * PAIR_WORDS);
+export const SW_WORDS = SW_LEARN + 2 * SW_LEARN_ENTRIES;
+export const SW_BYTES = SW_WORDS * 4;
+
+// ---- VALE: per port, the lease block of its RX ring (after the kmem of the region) ----
+// Senders from any thread take slots of a destination RX ring under its lock; the
+// words below the lock are only touched while holding it.
+export const VL_LOCK = 0;
+export const VL_HWLEASE = PAIR_WORDS + 0; // next slot to lease
+export const VL_LEASE_IDX = PAIR_WORDS + 1; // next lease record to hand out
+export const VL_LEASE_FIRST = PAIR_WORDS + 2; // oldest lease not yet folded into the tail
+/** Per-port counters (Float64), written by senders under the lock or by the owner. */
+export const VL_COUNTERS_BYTE = 2 * PAIR_WORDS * 4;
+export const VC_RX = 0; // packets delivered into this port
+export const VC_TX = 1; // packets this port sent into the switch
+export const VC_DROPS = 2; // packets for this port that did not fit
+export const VC_FLOODS = 3; // packets this port sent that were flooded or broadcast
+export const VC_BAD = 4; // frames this port sent that were too short or malformed
+export const VC_COUNT = 5;
+export const VALE_COUNTER_NAMES = ['rx', 'tx', 'drops', 'floods', 'bad'] as const;
+/** Then one word per lease record: the slot the lease ends at once done, or -1 while copying. */
+export const VL_LEASES = VL_COUNTERS_BYTE / 4 + 2 * PAIR_WORDS;
+export function valeLeaseBytes(numSlots: number): number {
+  return VL_LEASES * 4 + alignUp(numSlots * 4, CACHE_LINE_BYTES);
+}
+
 // ---- CSB (passthrough): per ring, atok (guest writes) and ktoa (host writes) ----
 export const CSB_ENTRY_BYTES = 2 * CACHE_LINE_BYTES;
 export const CSB_ATOK = 0; // word offset of the atok line inside an entry

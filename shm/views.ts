@@ -29,6 +29,16 @@ import {
   RING_SLOTS_OFS,
 } from './layout.js';
 
+/** Size classes of bufHead views: 64, 128, ... 2048 bytes. */
+export const HEAD_CLASSES = 6;
+
+/** The bufHead size class that holds `len` bytes. */
+export function headClass(len: number): number {
+  let c = 0;
+  while (64 << c < len && c < HEAD_CLASSES - 1) c++;
+  return c;
+}
+
 export class RegionViews {
   readonly sab: SharedArrayBuffer;
   /** Header words (Atomics) and, on hot paths, slot words: V8 keeps int32 loads unboxed. */
@@ -44,6 +54,7 @@ export class RegionViews {
   readonly ringsOfs: number;
   readonly numIfs: number;
   private readonly bufViews: Array<Uint8Array | undefined>;
+  private readonly headViews: Array<Uint8Array | undefined>;
 
   constructor(sab: SharedArrayBuffer) {
     if (!(sab instanceof SharedArrayBuffer)) throw new TypeError('a region is a SharedArrayBuffer');
@@ -64,6 +75,7 @@ export class RegionViews {
     this.ringsOfs = this.i32[RH_RINGS_OFS];
     this.numIfs = this.i32[RH_NUM_IFS];
     this.bufViews = new Array(this.numBufs);
+    this.headViews = new Array(this.numBufs * HEAD_CLASSES);
   }
 
   /** Word index of ring `id`'s header in `i32`. */
@@ -88,9 +100,20 @@ export class RegionViews {
     }
     return v;
   }
-  /** The view of the buffer that starts at byte offset `ofs` (from bufOffset). */
-  bufAt(ofs: number): Uint8Array {
-    return this.buf((ofs - this.bufsOfs) / this.bufSize);
+  /**
+   * A reused view of the first 64 << cls bytes of buffer `idx` (cls 0..5, clamped to
+   * the buffer): copies between regions use set() on two such views, the size class
+   * just above the frame, so a 60-byte frame moves 64 bytes, not a whole buffer.
+   */
+  bufHead(idx: number, cls: number): Uint8Array {
+    const i = idx >>> 0 < this.numBufs ? idx : 0;
+    const k = i * HEAD_CLASSES + cls;
+    let v = this.headViews[k];
+    if (v === undefined) {
+      v = new Uint8Array(this.sab, this.bufsOfs + i * this.bufSize, Math.min(64 << cls, this.bufSize));
+      this.headViews[k] = v;
+    }
+    return v;
   }
   /** True when `idx` names a buffer a slot may carry (not reserved, in range). */
   validBuf(idx: number): boolean {

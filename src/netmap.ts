@@ -5,6 +5,7 @@
 import { DEFAULT_BUF_SIZE, DEFAULT_RING_SLOTS, MAX_RING_SLOTS, MIN_RING_SLOTS } from '../shm/layout.js';
 import { NetmapError } from './errors.js';
 import { createPipeMemory, type PipeMemory } from './kernel/pipe.js';
+import { createValePortMemory, ValeSwitch } from './kernel/vale.js';
 import { parsePortName } from './names.js';
 import { Port, type PortDescriptor } from './port.js';
 
@@ -45,12 +46,29 @@ export function checkPortOptions(opts: PortOptions): Required<PortOptions> {
 
 export class Netmap {
   private readonly pipes = new Map<string, PipeEntry>();
+  private readonly switches = new Map<string, ValeSwitch>();
 
   /** NIOCREGIF without the mapping: a descriptor for `name`, to attach in any thread. */
   register(name: string, opts: PortOptions = {}): PortDescriptor {
     const parsed = parsePortName(name);
     if (parsed.type === 'vale') {
-      throw new NetmapError('ENOTSUP', `VALE ports are not available yet ('${name}')`);
+      const o = checkPortOptions(opts);
+      let sw = this.switches.get(parsed.switchName);
+      if (sw === undefined) {
+        sw = new ValeSwitch(parsed.switchName);
+        this.switches.set(parsed.switchName, sw);
+      }
+      const { index, mem } = sw.attach(parsed.port, () => createValePortMemory(o.ringSize, o.bufSize, o.extraBufs));
+      return {
+        type: 'vale',
+        name: parsed.name,
+        mem: mem.mem,
+        kmem: mem.kmem,
+        ifIndex: 0,
+        switchId: sw.id,
+        swmem: sw.swmem,
+        portIndex: index,
+      };
     }
     let entry = this.pipes.get(parsed.pipe);
     if (entry === undefined) {
@@ -73,6 +91,11 @@ export class Netmap {
       }
     }
     return { type: 'pipe', name: parsed.name, mem: entry.mem, kmem: entry.kmem, ifIndex: parsed.end };
+  }
+
+  /** vale-ctl: every switch with its ports and their counters. */
+  valeCtl(): Array<{ switch: string; ports: ReturnType<ValeSwitch['list']> }> {
+    return [...this.switches.entries()].map(([name, sw]) => ({ switch: name, ports: sw.list() }));
   }
 
   /** Registers and attaches in this thread: netmap's nm_open. */

@@ -2,13 +2,24 @@
  * A port as its user sees it: netmap_if (the rings), txsync/rxsync and poll. The sync
  * calls run the kernel side in the calling thread, as a system call would.
  */
-import { KC_SLEEPS, KC_WAKEUPS, KIF_USERS, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
+import {
+  KC_SLEEPS,
+  KC_WAKEUPS,
+  KIF_USERS,
+  RING_CUR,
+  RING_HEAD,
+  RING_TAIL,
+  SLEEP_RX,
+  SLEEP_TX,
+  valeLeaseBytes,
+} from '../shm/layout.js';
 import { kifWordBase, kmemSize } from '../shm/region.js';
 import { RegionViews } from '../shm/views.js';
 import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
-import { KernelMem, KRing } from './kernel/kring.js';
+import { KernelMem, KRing, type SyncBackend } from './kernel/kring.js';
 import { pipeBackend } from './kernel/pipe.js';
+import { releaseValePort, switchView, valeBackend } from './kernel/vale.js';
 import { NetmapRing } from './ring.js';
 import { spinIterations } from './spin.js';
 
@@ -20,7 +31,9 @@ export const POLLOUT = 0x4;
  * Everything a thread needs to attach a port: plain data and SharedArrayBuffers, so it
  * can be posted to a worker. `mem` holds the rings and buffers; `kmem` is the kernel's.
  */
-export interface PortDescriptor {
+export type PortDescriptor = PipeDescriptor | ValeDescriptor;
+
+export interface PipeDescriptor {
   type: 'pipe';
   name: string;
   mem: SharedArrayBuffer;
@@ -28,9 +41,36 @@ export interface PortDescriptor {
   ifIndex: number;
 }
 
+/** A VALE port: its own region and kernel memory, and the switch's (never another port's). */
+export interface ValeDescriptor {
+  type: 'vale';
+  name: string;
+  mem: SharedArrayBuffer;
+  kmem: SharedArrayBuffer;
+  ifIndex: 0;
+  switchId: string;
+  swmem: SharedArrayBuffer;
+  portIndex: number;
+}
+
 export interface RingCounters extends CountersByName {
   ring: number;
   dir: 'tx' | 'rx';
+}
+
+/** Kernel memory a port type adds after the krings (VALE: the RX lease block). */
+function extraKmem(desc: PortDescriptor, region: RegionViews): number {
+  return desc.type === 'vale' ? valeLeaseBytes(region.numSlots) : 0;
+}
+
+/** The sync backends of a descriptor's port type. */
+function backendMaker(desc: PortDescriptor, region: RegionViews): (id: number) => SyncBackend {
+  if (desc.type === 'pipe') return (id) => pipeBackend(region, id);
+  if (!(desc.swmem instanceof SharedArrayBuffer) || typeof desc.switchId !== 'string') {
+    throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no switch`);
+  }
+  const view = switchView(desc.switchId, desc.swmem);
+  return (id) => valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem }, id, region.numSlots);
 }
 
 export class Port {
@@ -46,9 +86,10 @@ export class Port {
   private readonly sleepWord: number;
   private readonly usersWord: number;
   private closed = false;
+  private readonly onClose: (() => void) | null;
 
   constructor(desc: PortDescriptor) {
-    if (desc === null || typeof desc !== 'object' || desc.type !== 'pipe') {
+    if (desc === null || typeof desc !== 'object' || (desc.type !== 'pipe' && desc.type !== 'vale')) {
       throw new NetmapError('EINVAL', 'not a port descriptor');
     }
     try {
@@ -58,7 +99,7 @@ export class Port {
     }
     if (
       !(desc.kmem instanceof SharedArrayBuffer) ||
-      desc.kmem.byteLength !== kmemSize(this.region.numRings, this.region.numIfs)
+      desc.kmem.byteLength !== kmemSize(this.region.numRings, this.region.numIfs) + extraKmem(desc, this.region)
     ) {
       throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong kernel memory`);
     }
@@ -68,9 +109,10 @@ export class Port {
       throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no interface ${desc.ifIndex}`);
     }
     const ids = this.region.ifRings(desc.ifIndex);
+    const backend = backendMaker(desc, this.region);
     const make = (id: number): KRing => {
       const kr = new KRing(this.region, this.km, id, `${desc.name}/${id}`);
-      kr.backend = pipeBackend(this.region, id);
+      kr.backend = backend(id);
       return kr;
     };
     this.txk = ids.tx.map(make);
@@ -81,6 +123,7 @@ export class Port {
     if (Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1) !== 0) {
       throw new NetmapError('EBUSY', `${desc.name} is already open`);
     }
+    this.onClose = desc.type === 'vale' ? () => releaseValePort(desc.swmem, desc.portIndex) : null;
     this.txRings = ids.tx.map((id) => new NetmapRing(this.region, id));
     this.rxRings = ids.rx.map((id) => new NetmapRing(this.region, id));
   }
@@ -217,6 +260,8 @@ export class Port {
     this.closed = true;
     for (const kr of [...this.txk, ...this.rxk]) kr.save();
     Atomics.store(this.km.i32, this.usersWord, 0);
+    // A VALE port goes away with its last user.
+    if (this.onClose) this.onClose();
   }
   get isClosed(): boolean {
     return this.closed;

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { attachPort, Netmap } from '../src/netmap.js';
-import { POLLIN, POLLOUT } from '../src/port.js';
+import { POLLIN, POLLOUT, type PortDescriptor } from '../src/port.js';
 import {
   closePair,
   diffBytes,
@@ -259,7 +259,7 @@ describe('open errors', () => {
     const nm = new Netmap();
     const d = nm.register('bd{', { ringSize: 4 });
     for (const ifIndex of [2, -1, 0.5, Number.NaN, '0' as unknown as number, undefined as unknown as number]) {
-      expectCode(() => attachPort({ ...d, ifIndex }), 'EINVAL');
+      expectCode(() => attachPort({ ...d, ifIndex } as PortDescriptor), 'EINVAL');
     }
     expectCode(() => attachPort({ ...d, kmem: new SharedArrayBuffer(64) }), 'EINVAL');
     expectCode(() => attachPort({ ...d, kmem: d.mem }), 'EINVAL');

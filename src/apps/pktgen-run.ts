@@ -6,6 +6,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
 import { type CountersByName, sumCounters } from '../counters.js';
 import { NetmapError } from '../errors.js';
+import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
 import type { RingCounters } from '../port.js';
@@ -19,7 +20,8 @@ export { median } from './session.js';
 export type PairMode = 'tx' | 'txseq' | 'ping';
 
 export interface PktGenRunOptions {
-  port?: 'pipe';
+  /** pipe: pipe0{ -> pipe0}; vale: vale0:a -> vale0:b (copies through the switch). */
+  port?: 'pipe' | 'vale';
   /** tx: tx -> rx; txseq: txseq -> rxseq; ping: ping <-> pong. */
   mode?: PairMode;
   len?: number;
@@ -88,8 +90,10 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const seconds = o.seconds ?? (count > 0 ? 0 : 3);
   if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count: a run needs an end');
   const nm = new Netmap();
-  const a = nm.register('pipe0{', { ringSize: ring });
-  const b = nm.register('pipe0}');
+  const port = o.port ?? 'pipe';
+  const [nameA, nameB] = port === 'vale' ? ['vale0:a', 'vale0:b'] : ['pipe0{', 'pipe0}'];
+  const a = nm.register(nameA, { ringSize: ring });
+  const b = nm.register(nameB, { ringSize: ring });
   const [txMode, rxMode] = ROLES[mode];
   const common = { len, batch, count, spinUs: o.spinUs ?? 0 };
   // Validate here first: a bad option is a clear error, not a worker crash.
@@ -115,12 +119,14 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const rxSide = mode === 'ping' ? txR : rxR;
   const packets = rxSide.packets;
   const gcs = txR.alloc.gcs + rxR.alloc.gcs;
+  // On VALE, packets that find the destination ring full are dropped by the switch.
+  const switchDrops = port === 'vale' ? valeCounters(a.kmem).drops + valeCounters(b.kmem).drops : 0;
   // A run shorter than one report interval (a --count run) has no interval: its rate
   // is then the whole run's.
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
   const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
   return {
-    port: 'pipe',
+    port,
     mode,
     len,
     batch,
@@ -133,7 +139,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     sent: txR.packets,
     seconds: s.elapsed,
     avgBatch: rxSide.batches > 0 ? packets / rxSide.batches : 0,
-    drops: sender.drops + receiver.drops,
+    drops: sender.drops + receiver.drops + switchDrops,
     seqErrors: rxR.seqGaps + rxR.seqReorder + (mode === 'ping' ? txR.seqGaps : 0),
     notifiesPerPacket: packets > 0 ? (sender.notifies + receiver.notifies) / packets : 0,
     sleepsPerPacket: packets > 0 ? (sender.sleeps + receiver.sleeps) / packets : 0,

@@ -71,10 +71,13 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
   try {
     const runs = roles.map((r, i) => pool.run<R>({ ...r.task, ctl: ctl.sab, stats: stats[i].sab }, r.transfer));
     let failure: unknown;
+    // Sampling ends with the senders: after them a receiver only drains (and on a lossy
+    // port, such as VALE, it may never see the count it was given).
     let over = false;
-    const settled = Promise.allSettled(runs).then(() => {
+    const sendersDone = Promise.allSettled(runs.filter((_, i) => roles[i].sender)).then(() => {
       over = true;
     });
+    const settled = Promise.allSettled(runs);
     Promise.all(runs).catch((e) => {
       failure ??= e;
       ctl.stop(STOP_ALL);
@@ -82,8 +85,8 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
     if (!(await ctl.waitReady(roles.length, 30_000))) throw failure ?? new Error('roles did not start within 30 s');
     ctl.go();
     const start = performance.now();
-    await Promise.race([sleep(o.warmupMs), settled]);
-    const intervals = await sample(stats[measured], start, o, settled, () => over);
+    await Promise.race([sleep(o.warmupMs), sendersDone]);
+    const intervals = await sample(stats[measured], start, o, sendersDone, () => over);
     ctl.stop(STOP_SENDERS);
     await Promise.allSettled(runs.filter((_, i) => roles[i].sender));
     ctl.stop(STOP_ALL);

@@ -16,6 +16,7 @@ export function norm(v: number, unit = ''): string {
 }
 
 export function formatPktGenHeader(o: {
+  port?: string;
   mode: string;
   len: number;
   batch: number;
@@ -26,7 +27,7 @@ export function formatPktGenHeader(o: {
 }): string {
   const pair = o.mode === 'ping' ? 'ping <-> pong' : o.mode === 'txseq' ? 'txseq -> rxseq' : 'tx -> rx';
   const span = [o.count ? `${o.count} packets` : '', o.seconds ? `${o.seconds} s` : ''].filter(Boolean).join(' or ');
-  return `pkt-gen ${pair} over pipe0{ -> pipe0}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, spin ${o.spinUs ?? 0} us, ${span}\n`;
+  return `pkt-gen ${pair} over ${o.port === 'vale' ? 'vale0:a -> vale0:b' : 'pipe0{ -> pipe0}'}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, spin ${o.spinUs ?? 0} us, ${span}\n`;
 }
 
 export function formatPktGenInterval(iv: IntervalReport): string {

@@ -120,15 +120,14 @@ async function pktgen(argv: string[]): Promise<void> {
   const o = parse(argv, PKTGEN_FLAGS);
   if (o.help) return void process.stdout.write(HELP);
   const port = (o.port as string | undefined) ?? 'pipe';
-  if (port === 'vale') throw new UsageError('--port vale: VALE ports are not available yet');
-  if (port !== 'pipe') throw new UsageError(`--port must be pipe, got '${port}'`);
+  if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
   const mode = (o.mode as string | undefined) ?? 'tx';
   if (mode !== 'tx' && mode !== 'txseq' && mode !== 'ping') {
     throw new UsageError(`--mode must be tx, txseq or ping, got '${mode}'`);
   }
   const count = num(o, 'count', 0, (v) => isInt(v) && v >= 0, 'a non-negative integer');
   const opts = {
-    port: 'pipe' as const,
+    port: port as 'pipe' | 'vale',
     mode: mode as 'tx' | 'txseq' | 'ping',
     len: num(o, 'len', 60, isInt, 'an integer'),
     batch: num(o, 'batch', 64, (v) => isInt(v) && v >= 1, 'a positive integer'),
