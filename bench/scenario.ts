@@ -24,11 +24,11 @@ export const EXPERIMENTS = ['pktgen', 'peers'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];
 
 /** Port types the runner can build today. */
-export const PORT_TYPES = ['pipe'] as const;
+export const PORT_TYPES = ['pipe', 'vale'] as const;
 export type PortType = (typeof PORT_TYPES)[number];
 /** Port types that are planned but not built yet, and why. */
 const FUTURE_PORTS: Record<string, string> = {
-  vale: 'VALE ports are not available yet (they come with the VALE issue); use pipe',
+  nic: 'emulated NIC ports are not available yet (they come with the emulated-NIC issue); use pipe or vale',
 };
 
 /** Who runs each side: a host app today; guest VMs and emulated-NIC guests come later. */

@@ -51,8 +51,8 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
   ['a name with a slash', edit((s) => (s.name = '../x')), 'scenario.name', /got "\.\.\/x"/],
   ['an unknown top-level key', edit((s) => (s.ports = 'pipe')), 'scenario.ports', /unknown key \(expected name, /],
   ['an unknown experiment', edit((s) => (s.experiment = 'iperf')), 'scenario.experiment', /one of pktgen, peers/],
-  ['a VALE port', edit((s) => (s.port = 'vale')), 'scenario.port', /VALE ports are not available yet/],
-  ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be 'pipe', got "tap"/],
+  ['an emulated NIC port', edit((s) => (s.port = 'nic')), 'scenario.port', /emulated NIC ports are not available yet/],
+  ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be one of pipe, vale, got "tap"/],
   [
     'a guest endpoint',
     edit((s) => (s.endpoints = { tx: 'guest', rx: 'host' })),
@@ -166,7 +166,7 @@ describe('scenario validation', () => {
   it('throws one ScenarioError (EINVAL) whose message is the first problem, and counts the rest', () => {
     let err: unknown;
     try {
-      validateScenario({ ...good(), port: 'vale', sweep: { batch: [1, 2, 'x'] }, series: undefined });
+      validateScenario({ ...good(), port: 'nic', sweep: { batch: [1, 2, 'x'] }, series: undefined });
     } catch (e) {
       err = e;
     }
@@ -175,7 +175,7 @@ describe('scenario validation', () => {
     const e = err as ScenarioError;
     expect(e.code).toBe('EINVAL');
     expect(e.problems.map((p) => p.path)).toEqual(['scenario.port', 'scenario.sweep.batch[2]']);
-    expect(e.message).toMatch(/^scenario\.port: VALE ports are not available yet.* \(and 1 more problem\)$/);
+    expect(e.message).toMatch(/^scenario\.port: emulated NIC ports are not available yet.* \(and 1 more problem\)$/);
     expect(e.message).not.toContain('\n');
   });
 
@@ -397,7 +397,11 @@ describe('sabnetmap bench run: bad input', () => {
       { ...good(), sweep: { batch: [1, 2, 'x'] }, series: undefined },
       /^sabnetmap: scenario\.sweep\.batch\[2\]: must be a positive integer, got "x"$/,
     ],
-    ['a VALE port', { ...good(), port: 'vale' }, /^sabnetmap: scenario\.port: VALE ports are not available yet/],
+    [
+      'an emulated NIC port',
+      { ...good(), port: 'nic' },
+      /^sabnetmap: scenario\.port: emulated NIC ports are not available yet/,
+    ],
   ])('%s: one line naming the path, exit 2', async (_what, scenario, line) => {
     const f = join(dir, 'bad.json');
     writeFileSync(f, JSON.stringify(scenario));
