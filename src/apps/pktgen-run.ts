@@ -9,8 +9,9 @@ import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
-import type { RingCounters } from '../port.js';
+import type { PortDescriptor, RingCounters } from '../port.js';
 import type { AllocReport } from './alloc.js';
+import type { Mac } from './frame.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
 import { type IntervalReport, runSession } from './session.js';
 
@@ -34,6 +35,8 @@ export interface PktGenRunOptions {
   reportMs?: number;
   warmupMs?: number;
   logLevel?: LogLevel;
+  /** VALE only: this many sender workers (vale0:a, vale0:a2 ...) into one receiver. */
+  senders?: number;
   /** Called once the options are checked, before any worker starts. */
   onStart?: () => void;
   /** Called once per report interval. */
@@ -69,6 +72,10 @@ export interface PktGenRunResult {
   threads: number;
   intervals: IntervalReport[];
   counters: { sender: CountersByName; receiver: CountersByName };
+  /** Packets each sender sent (one entry unless several senders share a VALE switch). */
+  senders: number[];
+  /** VALE: the switch's ports and their counters at the end (vale-ctl). */
+  valeCtl?: ReturnType<Netmap['valeCtl']>;
   rtt?: PktGenResult['rtt'];
 }
 
@@ -81,6 +88,11 @@ const ROLES: Record<PairMode, [PktGenMode, PktGenMode]> = {
   ping: ['ping', 'pong'],
 };
 
+/** A vale-ctl line read from a descriptor's kernel memory (the port may be gone by now). */
+function portLine(name: string, d: PortDescriptor): { index: number; name: string; counters: Record<string, number> } {
+  return { index: d.type === 'vale' ? d.portIndex : 0, name: name.split(':')[1], counters: valeCounters(d.kmem) };
+}
+
 export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRunResult> {
   const mode = o.mode ?? 'tx';
   const len = o.len ?? 60;
@@ -91,36 +103,68 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count: a run needs an end');
   const nm = new Netmap();
   const port = o.port ?? 'pipe';
-  const [nameA, nameB] = port === 'vale' ? ['vale0:a', 'vale0:b'] : ['pipe0{', 'pipe0}'];
-  const a = nm.register(nameA, { ringSize: ring });
-  const b = nm.register(nameB, { ringSize: ring });
+  const senders = o.senders ?? 1;
+  if (!Number.isInteger(senders) || senders < 1 || senders > 16) {
+    throw new NetmapError('EINVAL', `senders must be an integer from 1 to 16, got ${senders}`);
+  }
+  if (senders > 1 && (port !== 'vale' || mode === 'ping')) {
+    throw new NetmapError('EINVAL', 'several senders need --port vale and a tx or txseq mode');
+  }
+  // Sender i uses vale0:a, vale0:a2, vale0:a3 ... (each its own port and source MAC).
+  const txNames =
+    port === 'vale' ? Array.from({ length: senders }, (_, i) => (i === 0 ? 'vale0:a' : `vale0:a${i + 1}`)) : ['pipe0{'];
+  const txPorts = txNames.map((n) => nm.register(n, { ringSize: ring }));
+  const a = txPorts[0];
+  const b = nm.register(port === 'vale' ? 'vale0:b' : 'pipe0}', { ringSize: ring });
   const [txMode, rxMode] = ROLES[mode];
   const common = { len, batch, count, spinUs: o.spinUs ?? 0 };
   // Validate here first: a bad option is a clear error, not a worker crash.
   checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(a.mem).bufSize);
   const level = o.logLevel ?? logLevel();
   o.onStart?.();
-  const task = (port: typeof a, m: PktGenMode) => ({
+  // On VALE the receiver announces its MAC first and senders unicast to it: N senders
+  // then really converge on one port instead of flooding each other.
+  const rxMac: Mac = [0x02, 0, 0, 0, 2, 1];
+  const vale = port === 'vale';
+  const task = (p: typeof a, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
     role: 'pktgen',
-    port,
-    opts: { mode: m, ...common } satisfies PktGenOptions,
+    port: p,
+    opts: { mode: m, ...common, ...extra } satisfies PktGenOptions,
     logLevel: level,
   });
   const s = await runSession<PktGenRoleResult>(
     [
-      { task: task(a, txMode), sender: true, measured: mode === 'ping' },
-      { task: task(b, rxMode), sender: false, measured: mode !== 'ping' },
+      ...txPorts.map((p, i) => ({
+        task: task(p, txMode, { srcMac: [0x02, 0, 0, 0, 1, i + 1], ...(vale ? { dstMac: rxMac } : {}) }),
+        sender: true,
+        measured: mode === 'ping',
+      })),
+      {
+        task: task(b, rxMode, vale ? { srcMac: rxMac, announce: true } : {}),
+        sender: false,
+        measured: mode !== 'ping',
+      },
     ],
     { seconds, reportMs: o.reportMs ?? 1000, warmupMs: o.warmupMs ?? 250, onInterval: o.onInterval },
   );
-  const [txR, rxR] = s.results;
+  const txRs = s.results.slice(0, senders);
+  const rxR = s.results[senders];
+  const txR: PktGenRoleResult = {
+    ...txRs[0],
+    packets: txRs.reduce((t, r) => t + r.packets, 0),
+    counters: txRs.flatMap((r) => r.counters),
+    alloc: {
+      gcs: txRs.reduce((t, r) => t + r.alloc.gcs, 0),
+      heapBytes: txRs.reduce((t, r) => t + r.alloc.heapBytes, 0),
+    },
+  };
   const sender = sumCounters(txR.counters);
   const receiver = sumCounters(rxR.counters);
   const rxSide = mode === 'ping' ? txR : rxR;
   const packets = rxSide.packets;
   const gcs = txR.alloc.gcs + rxR.alloc.gcs;
   // On VALE, packets that find the destination ring full are dropped by the switch.
-  const switchDrops = port === 'vale' ? valeCounters(a.kmem).drops + valeCounters(b.kmem).drops : 0;
+  const switchDrops = port === 'vale' ? [...txPorts, b].reduce((t, p) => t + valeCounters(p.kmem).drops, 0) : 0;
   // A run shorter than one report interval (a --count run) has no interval: its rate
   // is then the whole run's.
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
@@ -148,7 +192,13 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    threads: 2,
+    threads: senders + 1,
+    senders: txRs.map((r) => r.packets),
+    ...(vale
+      ? {
+          valeCtl: [{ switch: 'vale0', ports: [...txNames, 'vale0:b'].map((n, i) => portLine(n, [...txPorts, b][i])) }],
+        }
+      : {}),
     intervals: s.intervals,
     counters: { sender, receiver },
     ...(mode === 'ping' ? { rtt: txR.rtt } : {}),

@@ -28,6 +28,11 @@ export interface PktGenOptions {
   pollMs?: number;
   srcMac?: Mac;
   dstMac?: Mac;
+  /**
+   * Receivers: send one broadcast frame from srcMac before starting, so a learning
+   * switch knows where this MAC lives and senders' unicast is not flooded.
+   */
+  announce?: boolean;
 }
 
 export interface PktGenResult {
@@ -48,7 +53,7 @@ export interface PktGenResult {
 export function checkPktGenOptions(
   o: PktGenOptions,
   bufSize: number,
-): Required<Omit<PktGenOptions, 'srcMac' | 'dstMac'>> {
+): Required<Omit<PktGenOptions, 'srcMac' | 'dstMac' | 'announce'>> {
   if (!(PKTGEN_MODES as readonly string[]).includes(o.mode)) {
     throw new NetmapError('EINVAL', `unknown pkt-gen mode '${o.mode}' (${PKTGEN_MODES.join(', ')})`);
   }
@@ -77,6 +82,7 @@ export function runPktGen(port: Port, opts: PktGenOptions, ctl: Control, stats =
   const src = opts.srcMac ?? [0x02, 0, 0, 0, 0, 1];
   const dst = opts.dstMac ?? BROADCAST_MAC;
   if (o.mode === 'tx' || o.mode === 'txseq' || o.mode === 'ping') prefill(port.tx, o.len, dst, src);
+  if (opts.announce) announce(port, src);
   ctl.arriveAndWait();
   const t0 = performance.now();
   let r: PktGenResult;
@@ -102,6 +108,18 @@ export function runPktGen(port: Port, opts: PktGenOptions, ctl: Control, stats =
 
 function emptyResult(mode: PktGenMode): PktGenResult {
   return { mode, packets: 0, bytes: 0, batches: 0, seqGaps: 0, seqReorder: 0, empty: 0, seconds: 0 };
+}
+
+/** One broadcast frame from `src` (a gratuitous announcement for learning switches). */
+function announce(port: Port, src: Mac): void {
+  const ring = port.tx;
+  if (port.poll(POLLOUT, 1000) === 0) throw new NetmapError('EBUSY', `${port.name}: no TX slot to announce on`);
+  const k = ring.cur;
+  writeFrame(ring.mem, ring.bufOffset(k), 60, BROADCAST_MAC, src);
+  ring.setSlotFlags(k, 0);
+  ring.setLen(k, 60);
+  ring.advance(ring.next(k));
+  port.txsync();
 }
 
 /** Every TX buffer gets the frame once: afterwards a send only sets len (and seq). */

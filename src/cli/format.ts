@@ -46,6 +46,7 @@ export function formatPktGenSummary(r: PktGenRunResult): string {
     `drops ${r.drops}, seq errors ${r.seqErrors}, notifies/packet ${r.notifiesPerPacket.toExponential(2)}, ` +
       `${r.threads} worker threads on ${r.cores} cores (${r.cpu}, Node ${r.node})`,
   ];
+  if (r.valeCtl) lines.push(formatValeCtl(r.valeCtl).trimEnd());
   if (r.rtt) {
     lines.push(
       `RTT: min ${f(r.rtt.min)} us, median ${f(r.rtt.median)} us, p99 ${f(r.rtt.p99)} us over ${r.rtt.count} round trips`,
@@ -74,4 +75,20 @@ export function formatPeers(r: PeersLike & { cores?: number; node?: string; cpu?
   );
   const machine = r.cores ? `  (${r.cores} cores, ${r.cpu}, Node ${r.node}; median of the intervals, min-max)\n` : '';
   return `${rows.join('\n')}\n${machine}`;
+}
+
+/** vale-ctl style: one line per port of each switch, with its counters. */
+export function formatValeCtl(list: NonNullable<PktGenRunResult['valeCtl']>): string {
+  const out: string[] = [];
+  for (const sw of list) {
+    out.push(`vale-ctl ${sw.switch}: ${sw.ports.length} ports`);
+    for (const p of sw.ports) {
+      const c = p.counters;
+      out.push(
+        `  ${`${sw.switch}:${p.name}`.padEnd(14)} port ${String(p.index).padStart(3)}  tx ${norm(c.tx)}  rx ${norm(c.rx)}  ` +
+          `drops ${norm(c.drops)}  floods ${norm(c.floods)}  bad ${c.bad}`,
+      );
+    }
+  }
+  return `${out.join('\n')}\n`;
 }

@@ -35,7 +35,7 @@ commands:
   help         this text
 
 pkt-gen options:
-  --port pipe            port type (VALE comes with the VALE issue)
+  --port pipe|vale       a pipe (pipe0{ -> pipe0}) or a VALE switch (vale0:a -> vale0:b)
   --mode tx|txseq|ping   tx -> rx, txseq -> rxseq (sequence checks), ping <-> pong (RTT)
   --len N                frame length in bytes (60)
   --batch N              slots per sync (64)
@@ -44,6 +44,7 @@ pkt-gen options:
   --count N              packets to send (0 = until --seconds)
   --spin-us N            busy-poll time before poll() sleeps (200; 0 sleeps at once)
   --report-ms N          report interval (1000)
+  --senders N            VALE: N sender workers (vale0:a, vale0:a2 ...) into vale0:b (1)
   --json                 print one JSON object instead of the report
 bench run <file.json | built-in name> options:
   --out DIR              parent directory of the run's directory (results)
@@ -113,6 +114,7 @@ const PKTGEN_FLAGS = {
   count: { type: 'string' },
   'spin-us': { type: 'string' },
   'report-ms': { type: 'string' },
+  senders: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -136,6 +138,7 @@ async function pktgen(argv: string[]): Promise<void> {
     count,
     spinUs: num(o, 'spin-us', 200, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
     reportMs: num(o, 'report-ms', 1000, (v) => v >= 10, 'at least 10'),
+    senders: num(o, 'senders', 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16'),
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;
