@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
 import {
   COUNTER_NAMES,
   type CounterName,
@@ -299,5 +299,19 @@ export function loopGuard(max: number, what: string): () => void {
   let i = 0;
   return () => {
     if (++i > max) throw new Error(`${what}: no progress after ${max} iterations`);
+  };
+}
+
+/** Opens pipe pairs for a test file and closes every one of them after each test. */
+export function pairsClosedAfterEach(): (ringSize: number, extraBufs?: number) => Pair {
+  let open: Pair[] = [];
+  afterEach(() => {
+    for (const p of open) closePair(p);
+    open = [];
+  });
+  return (ringSize, extraBufs = 0) => {
+    const p = openPair({ ringSize, extraBufs });
+    open.push(p);
+    return p;
   };
 }

@@ -3,17 +3,15 @@
  * SharedArrayBuffer; syncs move slot descriptors only), within a thread and across a
  * worker, plus the errors of opening, attaching and using a closed port.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { attachPort, Netmap } from '../src/netmap.js';
 import { POLLIN, POLLOUT, type PortDescriptor } from '../src/port.js';
 import {
-  closePair,
   diffBytes,
   drainSeq,
   expectCode,
   inlineWorker,
-  openPair,
-  type Pair,
+  pairsClosedAfterEach,
   payloadByte,
   payloadLen,
   recvSeq,
@@ -22,16 +20,7 @@ import {
   slotByte,
 } from './helpers.js';
 
-let open: Pair[] = [];
-function pair(ringSize: number, extraBufs = 0): Pair {
-  const p = openPair({ ringSize, extraBufs });
-  open.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of open) closePair(p);
-  open = [];
-});
+const pair = pairsClosedAfterEach();
 
 describe('zero copy', () => {
   it('the receiver reads the buffer the sender wrote: same buf_idx, same bytes, same SharedArrayBuffer', () => {

@@ -3,7 +3,7 @@
  * that are not powers of two, and the ringNext/ringSpace/ringEmpty helpers.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RING_HEAD, RING_TAIL } from '../shm/layout.js';
 import { POLLIN, POLLOUT } from '../src/port.js';
 import { ringEmpty, ringNext, ringSpace } from '../src/ring.js';
@@ -14,23 +14,14 @@ import {
   kstate,
   loopGuard,
   openPair,
-  type Pair,
+  pairsClosedAfterEach,
   prng,
   recvSeq,
   sendSeq,
   setHeader,
 } from './helpers.js';
 
-let open: Pair[] = [];
-function pair(ringSize: number, extraBufs = 0): Pair {
-  const p = openPair({ ringSize, extraBufs });
-  open.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of open) closePair(p);
-  open = [];
-});
+const pair = pairsClosedAfterEach();
 
 describe('initial state', () => {
   it.each([2, 3, 7, 64, 100, 1000, 1024, 16384])('ring size %i: TX 0/0/N-1, RX 0/0/0, kernel agrees', (n) => {

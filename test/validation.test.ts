@@ -5,7 +5,7 @@
  * swapped-in buffer back to the sender's slot.
  */
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   NS_BUF_CHANGED,
   NS_MOREFRAG,
@@ -30,6 +30,7 @@ import {
   kstate,
   openPair,
   type Pair,
+  pairsClosedAfterEach,
   payloadByte,
   payloadLen,
   recvSeq,
@@ -40,16 +41,7 @@ import {
   userHeader,
 } from './helpers.js';
 
-let open: Pair[] = [];
-function pair(ringSize: number, extraBufs = 0): Pair {
-  const p = openPair({ ringSize, extraBufs });
-  open.push(p);
-  return p;
-}
-afterEach(() => {
-  for (const p of open) closePair(p);
-  open = [];
-});
+const pair = pairsClosedAfterEach();
 
 const N = 8;
 
