@@ -58,7 +58,9 @@ export class Netmap {
         sw = new ValeSwitch(parsed.switchName);
         this.switches.set(parsed.switchName, sw);
       }
-      const { index, mem } = sw.attach(parsed.port, () => createValePortMemory(o.ringSize, o.bufSize, o.extraBufs));
+      const { index, mem } = sw.attach(parsed.port, o.bufSize, () =>
+        createValePortMemory(o.ringSize, o.bufSize, o.extraBufs),
+      );
       return {
         type: 'vale',
         name: parsed.name,

@@ -23,6 +23,9 @@ import { releaseValePort, switchView, valeBackend } from './kernel/vale.js';
 import { NetmapRing } from './ring.js';
 import { spinIterations } from './spin.js';
 
+/** The attach word of a VALE port whose last user closed it: the port left its switch. */
+const PORT_GONE = -1;
+
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;
@@ -120,10 +123,12 @@ export class Port {
     this.sleepWord = this.km.sleepWord(desc.ifIndex);
     this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
     // Claimed last, so a descriptor that fails above leaves the end free.
-    if (Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1) !== 0) {
-      throw new NetmapError('EBUSY', `${desc.name} is already open`);
+    const users = Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1);
+    if (users === PORT_GONE) {
+      throw new NetmapError('ENOENT', `${desc.name} was closed and has left its switch: register it again`);
     }
-    this.onClose = desc.type === 'vale' ? () => releaseValePort(desc.swmem, desc.portIndex) : null;
+    if (users !== 0) throw new NetmapError('EBUSY', `${desc.name} is already open`);
+    this.onClose = desc.type === 'vale' ? () => releaseValePort(desc.switchId, desc.swmem, desc.portIndex) : null;
     this.txRings = ids.tx.map((id) => new NetmapRing(this.region, id));
     this.rxRings = ids.rx.map((id) => new NetmapRing(this.region, id));
   }
@@ -259,8 +264,8 @@ export class Port {
     if (this.closed) return;
     this.closed = true;
     for (const kr of [...this.txk, ...this.rxk]) kr.save();
-    Atomics.store(this.km.i32, this.usersWord, 0);
-    // A VALE port goes away with its last user.
+    // A VALE port goes away with its last user: its memory is never attached again.
+    Atomics.store(this.km.i32, this.usersWord, this.onClose ? PORT_GONE : 0);
     if (this.onClose) this.onClose();
   }
   get isClosed(): boolean {

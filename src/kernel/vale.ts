@@ -43,7 +43,7 @@ import {
   valeLeaseBytes,
 } from '../../shm/layout.js';
 import { createRegion, kifWordBase, kmemSize, kringWordBase } from '../../shm/region.js';
-import { headClass, RegionViews } from '../../shm/views.js';
+import { HEAD_CLASSES, headClass, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { initKring, KernelMem, type KRing, type SyncBackend, wakeSleeper } from './kring.js';
 
@@ -52,6 +52,8 @@ const RX_RING = 1;
 const ETH_MIN = 14;
 const NO_PORT = -1;
 const ALL_PORTS = -2;
+/** Bytes the largest bufHead view covers: longer frames (buffers over 2048 bytes) need more. */
+const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
 
 export interface ValePortMemory {
   mem: SharedArrayBuffer;
@@ -88,8 +90,14 @@ export function createSwitchMemory(): SharedArrayBuffer {
   return sab;
 }
 
-/** A message on a switch's channel: the whole port table, or a thread asking for it. */
-type ChannelMsg = { kind: 'table'; gen: number; ports: Array<ValePortMemory | null> } | { kind: 'hello' };
+/**
+ * A message on a switch's channel: the whole port table, a thread asking for it, or a
+ * thread saying it closed a port (the namespace then drops it at once).
+ */
+type ChannelMsg =
+  | { kind: 'table'; gen: number; ports: Array<ValePortMemory | null> }
+  | { kind: 'hello' }
+  | { kind: 'bye' };
 
 /** A destination port as a forwarding thread sees it: views made once. */
 class PortView {
@@ -137,6 +145,8 @@ export class SwitchView {
   top = 0;
   private readonly channel: BroadcastChannel;
   private readonly views = new Map<SharedArrayBuffer, PortView>();
+  /** The newest table not applied yet, however it arrived (read here or by the event loop). */
+  private pending: { gen: number; ports: Array<ValePortMemory | null> } | null = null;
 
   constructor(
     readonly id: string,
@@ -146,18 +156,26 @@ export class SwitchView {
     if (this.sw[SW_MAGIC_WORD] !== SW_MAGIC) throw new NetmapError('EINVAL', 'not a VALE switch memory');
     this.channel = new BroadcastChannel(channelName(id));
     this.channel.unref();
+    // A thread whose event loop runs (an async app, pollAsync) gets the messages as
+    // events: without a listener they would be dropped and the table never updated.
+    this.channel.onmessage = (e: unknown) => this.take((e as { data: ChannelMsg }).data);
   }
 
   /** Picks up port changes: one load when there are none. */
   refresh(): void {
     if (Atomics.load(this.sw, SW_GENERATION) === this.gen) return;
-    let latest: ChannelMsg | undefined;
-    for (let m = receive(this.channel); m !== undefined; m = receive(this.channel)) {
-      const msg = m.message as ChannelMsg;
-      if (msg.kind === 'table' && (latest === undefined || (latest.kind === 'table' && msg.gen > latest.gen)))
-        latest = msg;
+    for (let m = receive(this.channel); m !== undefined; m = receive(this.channel)) this.take(m.message as ChannelMsg);
+    const t = this.pending;
+    if (t !== null) {
+      this.pending = null;
+      if (t.gen > this.gen) this.apply(t.gen, t.ports);
     }
-    if (latest?.kind === 'table') this.apply(latest.gen, latest.ports);
+  }
+
+  /** Keeps a table message if it is newer than anything seen (tables are whole, the newest wins). */
+  private take(msg: ChannelMsg | undefined): void {
+    if (msg?.kind !== 'table' || msg.gen <= this.gen) return;
+    if (this.pending === null || msg.gen > this.pending.gen) this.pending = msg;
   }
 
   /** Waits (blocking) for the namespace to send the table: used once, when a thread attaches. */
@@ -198,6 +216,11 @@ export class SwitchView {
     for (const [mem, v] of this.views) if (!table.some((p) => p?.mem === mem)) this.views.delete(v.pm.mem);
     this.top = top;
     this.gen = gen;
+  }
+
+  /** Tells the namespace (in whatever thread) that a port of this thread was closed. */
+  bye(): void {
+    this.channel.postMessage({ kind: 'bye' } satisfies ChannelMsg);
   }
 
   close(): void {
@@ -242,7 +265,9 @@ export class ValeSwitch {
   readonly id: string;
   readonly swmem = createSwitchMemory();
   private readonly sw = new Int32Array(this.swmem);
-  private readonly ports: Array<(ValePortMemory & { name: string }) | null> = new Array(VALE_MAX_PORTS).fill(null);
+  private readonly ports: Array<(ValePortMemory & { name: string; bufSize: number }) | null> = new Array(
+    VALE_MAX_PORTS,
+  ).fill(null);
   private readonly channel: BroadcastChannel;
 
   constructor(name: string) {
@@ -251,7 +276,9 @@ export class ValeSwitch {
     this.channel = new BroadcastChannel(channelName(this.id));
     this.channel.unref();
     this.channel.onmessage = (e: unknown) => {
-      if ((e as { data: ChannelMsg }).data?.kind === 'hello') this.broadcast();
+      const kind = (e as { data: ChannelMsg }).data?.kind;
+      if (kind === 'hello') this.broadcast();
+      else if (kind === 'bye') this.reap();
     };
     local.set(this.id, this);
   }
@@ -264,20 +291,35 @@ export class ValeSwitch {
     return this.ports.map((p) => (p ? { mem: p.mem, kmem: p.kmem } : null));
   }
 
-  /** Finds or creates port `portName`; returns its index and memory. */
-  attach(portName: string, make: () => ValePortMemory): { index: number; mem: ValePortMemory; created: boolean } {
+  /**
+   * Finds or creates port `portName` (with buffers of `bufSize` bytes); returns its index
+   * and memory. Every port of a switch has the same buffer size: a packet is copied from
+   * one buffer into another of the same size.
+   */
+  attach(
+    portName: string,
+    bufSize: number,
+    make: () => ValePortMemory,
+  ): { index: number; mem: ValePortMemory; created: boolean } {
     this.reap();
     const at = this.ports.findIndex((p) => p?.name === portName);
     if (at >= 0) {
       const p = this.ports[at] as ValePortMemory;
       return { index: at, mem: p, created: false };
     }
+    const other = this.ports.find((p) => p !== null && p.bufSize !== bufSize);
+    if (other) {
+      throw new NetmapError(
+        'EINVAL',
+        `${this.name}:${portName}: the ports of a VALE switch share one buffer size (${other.bufSize}), got ${bufSize}`,
+      );
+    }
     const free = this.ports.indexOf(null);
     if (free < 0) {
       throw new NetmapError('ENOSPC', `${this.name}: a VALE switch has at most ${VALE_MAX_PORTS} ports`);
     }
     const pm = make();
-    this.ports[free] = { ...pm, name: portName };
+    this.ports[free] = { ...pm, name: portName, bufSize };
     Atomics.store(this.sw, SW_PORTS + free, 1);
     this.bump();
     return { index: free, mem: pm, created: true };
@@ -299,7 +341,7 @@ export class ValeSwitch {
   }
 
   /** Drops ports whose last user closed them (the word went to 0 in any thread). */
-  private reap(): void {
+  reap(): void {
     let changed = false;
     for (let i = 0; i < VALE_MAX_PORTS; i++) {
       if (this.ports[i] !== null && Atomics.load(this.sw, SW_PORTS + i) === 0) {
@@ -317,7 +359,9 @@ export class ValeSwitch {
   }
 
   private broadcast(): void {
-    this.channel.postMessage({ kind: 'table', gen: this.generation(), ports: this.table() } satisfies ChannelMsg);
+    // table() may reap, which bumps the generation: read it after, so it matches the table.
+    const ports = this.table();
+    this.channel.postMessage({ kind: 'table', gen: this.generation(), ports } satisfies ChannelMsg);
   }
 
   close(): void {
@@ -338,11 +382,17 @@ export function valeCounters(kmem: SharedArrayBuffer): Record<string, number> {
   };
 }
 
-/** Marks port `index` gone when its user closes it (any thread); the namespace reaps it. */
-export function releaseValePort(swmem: SharedArrayBuffer, index: number): void {
+/**
+ * Marks port `index` gone when its user closes it (any thread) and tells the namespace,
+ * which drops it (and lets its memory go) now rather than at its next register.
+ */
+export function releaseValePort(switchId: string, swmem: SharedArrayBuffer, index: number): void {
   const sw = new Int32Array(swmem);
   Atomics.store(sw, SW_PORTS + index, 0);
   Atomics.add(sw, SW_GENERATION, 1);
+  const owner = local.get(switchId);
+  if (owner) owner.reap();
+  else views.get(switchId)?.bye();
 }
 
 // ---- forwarding ----
@@ -360,13 +410,19 @@ class ValeTx implements SyncBackend {
   private readonly frags: Int32Array;
   private readonly dest: Int32Array;
   private readonly me: PortView;
+  /**
+   * The switch as this thread sees it, with every port's memory: a JS-private field, so
+   * nothing the port's user holds (the Port, its krings, their backends) leads to it.
+   */
+  readonly #view: SwitchView;
 
   constructor(
-    private readonly view: SwitchView,
+    view: SwitchView,
     private readonly index: number,
     pm: ValePortMemory,
     n: number,
   ) {
+    this.#view = view;
     this.first = new Int32Array(n);
     this.frags = new Int32Array(n);
     this.dest = new Int32Array(n);
@@ -376,7 +432,7 @@ class ValeTx implements SyncBackend {
   sync(kr: KRing): void {
     const head = kr.rhead;
     if (kr.hwcur !== head) {
-      this.view.refresh();
+      this.#view.refresh();
       const done = this.lookup(kr, head);
       if (done > 0) this.forward(kr, done);
     }
@@ -389,7 +445,7 @@ class ValeTx implements SyncBackend {
     const { i32, numBufs, bufSize } = kr.r;
     const i32m = kr.r.i32;
     const n = kr.numSlots;
-    const sw = this.view.sw;
+    const sw = this.#view.sw;
     const me = this.me;
     let k = kr.hwcur;
     let count = 0;
@@ -397,19 +453,25 @@ class ValeTx implements SyncBackend {
     let floods = 0;
     while (k !== head) {
       // A packet: slots up to the first without NS_MOREFRAG; an unfinished one waits.
+      // It is bad if its first slot is shorter than an Ethernet header or if any slot
+      // names no buffer of this region or a len past the buffer.
+      const s = kr.slotBase + 2 * k;
+      const idx = i32[s];
+      const len = i32[s + 1] & 0xffff;
+      let ok = idx >= 2 && idx < numBufs && len <= bufSize && len >= ETH_MIN;
       let last = k;
       let frags = 1;
       while (i32[kr.slotBase + 2 * last + 1] & (NS_MOREFRAG << 16)) {
         last = last + 1 === n ? 0 : last + 1;
         if (last === head) break;
         frags++;
+        const f = kr.slotBase + 2 * last;
+        const fi = i32[f];
+        if (fi < 2 || fi >= numBufs || (i32[f + 1] & 0xffff) > bufSize) ok = false;
       }
       if (last === head) break;
-      const s = kr.slotBase + 2 * k;
-      const idx = i32[s];
-      const len = i32[s + 1] & 0xffff;
       const next = last + 1 === n ? 0 : last + 1;
-      if (idx < 2 || idx >= numBufs || len > bufSize || (frags === 1 && len < ETH_MIN) || len < ETH_MIN) {
+      if (!ok) {
         bad++;
       } else {
         // The two MACs are bytes 0-11: three little-endian words. A MAC is keyed as its
@@ -440,7 +502,7 @@ class ValeTx implements SyncBackend {
           const e = SW_LEARN + learnSlot(dstB, w0);
           const t = sw[e + 1];
           const port = (t & 0xffff) - 1;
-          if (sw[e] === w0 && t >>> 16 === dstB && port >= 0 && this.view.ports[port] !== null) {
+          if (sw[e] === w0 && t >>> 16 === dstB && port >= 0 && this.#view.ports[port] !== null) {
             dst = port === this.index ? NO_PORT : port;
           } else {
             dst = ALL_PORTS; // unknown unicast: flood
@@ -465,8 +527,8 @@ class ValeTx implements SyncBackend {
 
   /** Pass 2: per destination, lease, copy outside the lock, complete in order. */
   private forward(kr: KRing, count: number): void {
-    const ports = this.view.ports;
-    for (let d = 0; d < this.view.top; d++) {
+    const ports = this.#view.ports;
+    for (let d = 0; d < this.#view.top; d++) {
       const dp = ports[d];
       if (dp === null || d === this.index) continue;
       let need = 0;
@@ -479,6 +541,14 @@ class ValeTx implements SyncBackend {
         }
       }
       if (pkts === 0) continue;
+      if (dp.r.bufSize !== kr.r.bufSize) {
+        // Not a port this one can copy into (the namespace refuses mixed buffer sizes;
+        // a hand-made descriptor is the only way here): dropped, never thrown.
+        dp.lock();
+        dp.kf[dp.cb + VC_DROPS] += pkts;
+        dp.unlock();
+        continue;
+      }
       this.deliver(kr, dp, d, count, need, pkts);
     }
   }
@@ -566,6 +636,7 @@ class ValeTx implements SyncBackend {
         // len land in the leased destination buffer, which is ours until published.
         const cls = headClass(len);
         dst.bufHead(di[dw], cls).set(src.bufHead(si[sw], cls));
+        if (len > HEAD_MAX) copyLong(src, si[sw], dst, di[dw], len);
         di[dw + 1] = len | (lf & (NS_MOREFRAG << 16));
         s = s + 1 === kr.numSlots ? 0 : s + 1;
         j = j + 1 === n ? 0 : j + 1;
@@ -573,6 +644,23 @@ class ValeTx implements SyncBackend {
       done++;
     }
   }
+}
+
+/**
+ * The bytes of a frame past the largest head view (buffers over 2048 bytes; source and
+ * destination have the same buffer size): the whole buffer with set() when the frame
+ * fills most of it, else the rest word by word. Buffers are 64-byte aligned.
+ */
+function copyLong(src: RegionViews, s: number, dst: RegionViews, d: number, len: number): void {
+  if (2 * len >= src.bufSize) {
+    dst.buf(d).set(src.buf(s));
+    return;
+  }
+  const si = src.i32;
+  const di = dst.i32;
+  const sw = src.bufOffset(s) >> 2;
+  const dw = dst.bufOffset(d) >> 2;
+  for (let w = HEAD_MAX >> 2, end = (len + 3) >> 2; w < end; w++) di[dw + w] = si[sw + w];
 }
 
 class ValeRx implements SyncBackend {
