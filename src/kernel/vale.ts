@@ -451,6 +451,12 @@ class ValeTx implements SyncBackend {
     let count = 0;
     let bad = 0;
     let floods = 0;
+    // Group-bit values: no real unicast MAC matches them before the first lookup.
+    let seenSrcA = 1;
+    let seenSrcB = -1;
+    let seenDstA = 1;
+    let seenDstB = -1;
+    let seenDst = ALL_PORTS;
     while (k !== head) {
       // A packet: slots up to the first without NS_MOREFRAG; an unfinished one waits.
       // It is bad if its first slot is shorter than an Ethernet header or if any slot
@@ -483,7 +489,11 @@ class ValeTx implements SyncBackend {
         // Source MAC (bytes 6-11) keyed the same way: bytes 6-9 and bytes 10-11.
         const srcA = (w1 >>> 16) | (w2 << 16);
         const srcB = w2 >>> 16;
-        if ((srcA & 1) === 0) {
+        // Packets of a batch mostly share their MACs: the last source and destination
+        // seen are remembered for the batch, which skips two hashes and table reads.
+        if ((srcA & 1) === 0 && (srcA !== seenSrcA || srcB !== seenSrcB)) {
+          seenSrcA = srcA;
+          seenSrcB = srcB;
           // The table is a hint, as in netmap (updated without a lock): plain accesses;
           // a torn entry fails the MAC compare and only causes a flood.
           const e = SW_LEARN + learnSlot(srcB, srcA);
@@ -497,6 +507,9 @@ class ValeTx implements SyncBackend {
         if (w0 & 1) {
           dst = ALL_PORTS; // group bit: broadcast
           floods++;
+        } else if (w0 === seenDstA && (w1 & 0xffff) === seenDstB) {
+          dst = seenDst;
+          if (dst === ALL_PORTS) floods++;
         } else {
           const dstB = w1 & 0xffff;
           const e = SW_LEARN + learnSlot(dstB, w0);
@@ -508,6 +521,9 @@ class ValeTx implements SyncBackend {
             dst = ALL_PORTS; // unknown unicast: flood
             floods++;
           }
+          seenDstA = w0;
+          seenDstB = dstB;
+          seenDst = dst;
         }
         this.first[count] = k;
         this.frags[count] = frags;
