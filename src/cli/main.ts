@@ -3,6 +3,7 @@
  * The sabnetmap command line. Bad input is one line on stderr and exit code 2.
  */
 import { parseArgs } from 'node:util';
+import { formatMicro, runMicroBench } from '../../bench/micro.js';
 import { runPeersBench } from '../../bench/peers.js';
 import { formatTable } from '../../bench/report.js';
 import { runScenario } from '../../bench/runner.js';
@@ -31,6 +32,7 @@ commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
+  bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
   start        the flagship run (what npm start runs)
   help         this text
 
@@ -163,6 +165,14 @@ async function benchPeers(argv: string[]): Promise<void> {
   process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : formatPeers(r));
 }
 
+async function benchMicro(argv: string[]): Promise<void> {
+  const o = parse(argv, { 'time-ms': { type: 'string' }, json: { type: 'boolean' } });
+  if (o.help) return void process.stdout.write(HELP);
+  const timeMs = num(o, 'time-ms', 300, (v) => v >= 10 && v <= 60_000, 'a number of milliseconds from 10 to 60000');
+  const r = await runMicroBench({ timeMs });
+  process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : formatMicro(r));
+}
+
 /** `bench run <scenario>`: a sweep, one point at a time, progress on stderr, a report on disk. */
 async function benchRun(argv: string[]): Promise<number> {
   const { opts: o, args } = parseWithArgs(
@@ -231,10 +241,14 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         if (rest[0] === 'run') return await benchRun(rest.slice(1));
+        if (rest[0] === 'micro') {
+          await benchMicro(rest.slice(1));
+          return 0;
+        }
         throw new UsageError(
           rest[0] === undefined
-            ? 'bench needs a subcommand: peers, run'
-            : `unknown benchmark '${rest[0]}' (peers, run)`,
+            ? 'bench needs a subcommand: peers, run, micro'
+            : `unknown benchmark '${rest[0]}' (peers, run, micro)`,
         );
       case 'start':
         await start(rest);
