@@ -143,8 +143,9 @@ export const VC_TX = 1; // packets this port sent into the switch
 export const VC_DROPS = 2; // packets for this port that did not fit
 export const VC_FLOODS = 3; // packets this port sent that were flooded or broadcast
 export const VC_BAD = 4; // frames this port sent that were too short or malformed
-export const VC_COUNT = 5;
-export const VALE_COUNTER_NAMES = ['rx', 'tx', 'drops', 'floods', 'bad'] as const;
+export const VC_LOCK_SPINS = 5; // failed tries on this port's lease lock (contention between senders)
+export const VC_COUNT = 6;
+export const VALE_COUNTER_NAMES = ['rx', 'tx', 'drops', 'floods', 'bad', 'lockSpins'] as const;
 /** Then one word per lease record: the slot the lease ends at once done, or -1 while copying. */
 export const VL_LEASES = VL_COUNTERS_BYTE / 4 + 2 * PAIR_WORDS;
 export function valeLeaseBytes(numSlots: number): number {

@@ -86,7 +86,7 @@ export function formatValeCtl(list: NonNullable<PktGenRunResult['valeCtl']>): st
       const c = p.counters;
       out.push(
         `  ${`${sw.switch}:${p.name}`.padEnd(14)} port ${String(p.index).padStart(3)}  tx ${norm(c.tx)}  rx ${norm(c.rx)}  ` +
-          `drops ${norm(c.drops)}  floods ${norm(c.floods)}  bad ${c.bad}`,
+          `drops ${norm(c.drops)}  floods ${norm(c.floods)}  bad ${c.bad}  lock spins ${norm(c.lockSpins ?? 0)}`,
       );
     }
   }

@@ -32,6 +32,7 @@ import {
   VC_COUNT,
   VC_DROPS,
   VC_FLOODS,
+  VC_LOCK_SPINS,
   VC_RX,
   VC_TX,
   VL_COUNTERS_BYTE,
@@ -124,9 +125,11 @@ class PortView {
   lock(): void {
     const k = this.k;
     const w = this.lb + VL_LOCK;
-    while (Atomics.compareExchange(k, w, 0, 1) !== 0) {
-      // The lock is held for a few loads and stores: spin, don't sleep.
-    }
+    // The lock is held for a few loads and stores: spin, don't sleep; count the spins
+    // (once we hold it) so contention between senders shows in the counters.
+    let spins = 0;
+    while (Atomics.compareExchange(k, w, 0, 1) !== 0) spins++;
+    if (spins > 0) this.kf[this.cb + VC_LOCK_SPINS] += spins;
   }
   unlock(): void {
     Atomics.store(this.k, this.lb + VL_LOCK, 0);
@@ -379,6 +382,7 @@ export function valeCounters(kmem: SharedArrayBuffer): Record<string, number> {
     drops: f[cb + VC_DROPS],
     floods: f[cb + VC_FLOODS],
     bad: f[cb + VC_BAD],
+    lockSpins: f[cb + VC_LOCK_SPINS],
   };
 }
 
