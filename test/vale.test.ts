@@ -136,7 +136,7 @@ function vc(v: VPort | PortDescriptor): VC {
   return valeCounters('desc' in v ? v.desc.kmem : v.kmem);
 }
 function zero(): VC {
-  return { rx: 0, tx: 0, drops: 0, floods: 0, bad: 0 };
+  return { rx: 0, tx: 0, drops: 0, floods: 0, bad: 0, lockSpins: 0 };
 }
 
 // ---- 1. learning bridge ----
