@@ -1,9 +1,34 @@
 export * from '../shm/layout.js';
 export { RegionViews } from '../shm/views.js';
+export { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './apps/control.js';
+export { BROADCAST_MAC, type Mac, parseMac, SEQ_OFFSET, writeFrame } from './apps/frame.js';
+export {
+  PKTGEN_MODES,
+  type PktGenMode,
+  type PktGenOptions,
+  type PktGenResult,
+  runPktGen,
+} from './apps/pktgen.js';
+export {
+  type IntervalReport,
+  type PairMode,
+  type PktGenRunOptions,
+  type PktGenRunResult,
+  runPktGenPair,
+} from './apps/pktgen-run.js';
 export { type CountersByName, countersOf, sumCounters } from './counters.js';
 export { NetmapError, type NetmapErrorCode } from './errors.js';
+export { valeCounters } from './kernel/vale.js';
 export { LOG_LEVELS, type LogLevel, setLogLevel } from './log.js';
 export { type ParsedName, parsePortName } from './names.js';
 export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
-export { POLLIN, POLLOUT, Port, type PortDescriptor, type RingCounters } from './port.js';
+export {
+  type PipeDescriptor,
+  POLLIN,
+  POLLOUT,
+  Port,
+  type PortDescriptor,
+  type RingCounters,
+  type ValeDescriptor,
+} from './port.js';
 export { NetmapRing, ringEmpty, ringNext, ringSpace } from './ring.js';
