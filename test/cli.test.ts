@@ -47,6 +47,9 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['negative count', ['pkt-gen', '--count', '-5'], /count/],
   ['seconds 0 without a count (a run that would never end)', ['pkt-gen', '--seconds', '0'], /seconds|count/],
   ['an unknown command', ['nope'], /nope/],
+  ['a guest ping endpoint (not built yet)', ['ping', '--a', 'guest'], /guest/],
+  ['an unknown ping peer mode', ['ping', '--peer', 'drowsy'], /peer/],
+  ['a ping count of 0', ['ping', '--count', '0'], /count/],
 ];
 
 describe('sabnetmap CLI errors', () => {
@@ -111,4 +114,25 @@ describe('sabnetmap pkt-gen --json', () => {
     expect(n.seqErrors).toBe(0);
     expect(Number.isInteger(n.cores) && n.cores >= 1).toBe(true);
   }, 120_000);
+});
+
+describe('sabnetmap ping --json', () => {
+  it.each([
+    ['pipe', 'asleep'],
+    ['vale', 'awake'],
+  ])('over %s with the peer %s: every round trip timed, min <= median <= p99', async (port, peer) => {
+    const r = await cli(['ping', '--port', port, '--peer', peer, '--count', '300', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ port, peer, count: 300, a: 'host', b: 'host' });
+    const { min, median, p99 } = out.rttUs;
+    for (const v of [min, median, p99]) expect(typeof v).toBe('number');
+    expect(min).toBeGreaterThan(0);
+    expect(min).toBeLessThanOrEqual(median);
+    expect(median).toBeLessThanOrEqual(p99);
+    // Asleep means every packet wakes the peer: sleeps happen; awake peers do not sleep per packet.
+    if (peer === 'asleep') expect(out.sleepsPerPacket).toBeGreaterThan(0.5);
+    else expect(out.sleepsPerPacket).toBeLessThan(0.5);
+  });
 });

@@ -324,8 +324,18 @@ function pong(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
       const len = rx.len(cur);
       const t = tx.cur;
       const from = rx.bufOffset(cur);
-      if (tx.mem === mem) mem.copyWithin(tx.bufOffset(t), from, from + len);
-      else tx.mem.set(rx.buf(cur).subarray(0, len), tx.bufOffset(t));
+      const to = tx.bufOffset(t);
+      if (tx.mem === mem) mem.copyWithin(to, from, from + len);
+      else tx.mem.set(rx.buf(cur).subarray(0, len), to);
+      // Reply to the sender: swap the MACs, so a learning switch sends it back unicast.
+      const m = tx.mem;
+      if (len >= 12) {
+        for (let i = 0; i < 6; i++) {
+          const x = m[to + i];
+          m[to + i] = m[to + 6 + i];
+          m[to + 6 + i] = x;
+        }
+      }
       tx.setSlotFlags(t, 0);
       tx.setLen(t, len);
       tx.advance(tx.next(t));

@@ -30,6 +30,7 @@ const HELP = `usage: sabnetmap <command> [options]
 
 commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
+  ping         round-trip times: --port pipe|vale --a host --b host --peer awake|asleep --count N [--json]
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
@@ -213,6 +214,59 @@ async function benchRun(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `ping`: round-trip times between two endpoints, the peer awake (busy-polling) or asleep. */
+async function ping(argv: string[]): Promise<void> {
+  const o = parse(argv, {
+    port: { type: 'string' },
+    a: { type: 'string' },
+    b: { type: 'string' },
+    peer: { type: 'string' },
+    count: { type: 'string' },
+    len: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (o.help) return void process.stdout.write(HELP);
+  const port = (o.port as string | undefined) ?? 'pipe';
+  if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
+  for (const side of ['a', 'b'] as const) {
+    const v = (o[side] as string | undefined) ?? 'host';
+    if (v === 'guest' || v === 'emulated') {
+      throw new UsageError(`--${side} ${v}: guest endpoints are not available yet (they come with passthrough)`);
+    }
+    if (v !== 'host') throw new UsageError(`--${side} must be host, got '${v}'`);
+  }
+  const peer = (o.peer as string | undefined) ?? 'asleep';
+  if (peer !== 'awake' && peer !== 'asleep') throw new UsageError(`--peer must be awake or asleep, got '${peer}'`);
+  const count = num(o, 'count', 10_000, (v) => isInt(v) && v >= 1 && v <= 1e8, 'an integer from 1 to 1e8');
+  const len = num(o, 'len', 60, isInt, 'an integer');
+  // Awake: poll never sleeps (it spins for its whole 50 ms timeout, then spins again);
+  // asleep: poll sleeps at once and every packet is a wake-up.
+  const spinUs = peer === 'awake' ? 1e7 : 0;
+  const r = await runPktGenPair({ port: port as 'pipe' | 'vale', mode: 'ping', count, len, batch: 1, spinUs });
+  const rtt = r.rtt ?? { count: 0, min: 0, median: 0, p99: 0, max: 0 };
+  const out = {
+    port,
+    a: 'host',
+    b: 'host',
+    peer,
+    len,
+    count: rtt.count,
+    rttUs: { min: rtt.min, median: rtt.median, p99: rtt.p99, max: rtt.max },
+    notifiesPerPacket: r.notifiesPerPacket,
+    sleepsPerPacket: r.sleepsPerPacket,
+    cores: r.cores,
+    cpu: r.cpu,
+    node: r.node,
+  };
+  if (o.json === true) process.stdout.write(`${JSON.stringify(out)}\n`);
+  else {
+    process.stdout.write(
+      `ping over ${port}, host <-> host, peer ${peer}: ${rtt.count} round trips, RTT min ${rtt.min.toFixed(2)} us, ` +
+        `median ${rtt.median.toFixed(2)} us, p99 ${rtt.p99.toFixed(2)} us (${r.cores} cores, Node ${r.node})\n`,
+    );
+  }
+}
+
 /** The flagship run of `npm start`: the pipe pkt-gen and the peers comparison. */
 async function start(argv: string[]): Promise<void> {
   parse(argv, {});
@@ -250,6 +304,9 @@ export async function main(argv: string[]): Promise<number> {
             ? 'bench needs a subcommand: peers, run, micro'
             : `unknown benchmark '${rest[0]}' (peers, run, micro)`,
         );
+      case 'ping':
+        await ping(rest);
+        return 0;
       case 'start':
         await start(rest);
         return 0;
@@ -260,7 +317,9 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
       default:
-        throw new UsageError(`unknown command '${cmd}' (pkt-gen, bench peers, bench run, start, help)`);
+        throw new UsageError(
+          `unknown command '${cmd}' (pkt-gen, ping, bench peers, bench run, bench micro, start, help)`,
+        );
     }
   } catch (e) {
     if (e instanceof UsageError || e instanceof NetmapError) {
