@@ -106,14 +106,21 @@ export const KRING_BYTES = 6 * CACHE_LINE_BYTES;
 export const KRING_WORDS = KRING_BYTES / 4;
 
 // ---- kernel memory: one block per interface (port end) after the krings ----
-// pair 0: the sleep word (futex). Bits say what the sleeping owner waits for.
-export const KIF_SLEEP = 0;
+// pair 0: the attach word (1 while a user holds this end: netmap's EBUSY)
+export const KIF_USERS = 0;
+export const KIF_BYTES = 2 * CACHE_LINE_BYTES;
+export const KIF_WORDS = KIF_BYTES / 4;
+
+// ---- the bell: one small SAB per interface holding its sleep word (a futex) ----
+// Kept apart from kernel memory because a passthrough guest must hold it (a kick is a
+// notify on it) and must never hold kernel memory; whoever sleeps for the interface (its
+// user's poll, or its kloop) waits on this one word, whatever is to wake it.
+export const BELL_SLEEP = 0;
+/** Bits in the sleep word: what the sleeper waits for. */
 export const SLEEP_TX = 1;
 export const SLEEP_RX = 2;
-// pair 1: the attach word (1 while a user holds this end: netmap's EBUSY)
-export const KIF_USERS = PAIR_WORDS + 0;
-export const KIF_BYTES = 4 * CACHE_LINE_BYTES;
-export const KIF_WORDS = KIF_BYTES / 4;
+export const SLEEP_KICK = 4;
+export const BELL_BYTES = CACHE_LINE_BYTES;
 
 // ---- VALE: the switch's shared memory (port table, learning table) ----
 export const VALE_MAX_PORTS = 254;

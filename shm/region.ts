@@ -5,6 +5,7 @@
  */
 import {
   alignUp,
+  BELL_BYTES,
   CACHE_LINE_BYTES,
   type DIR_RX,
   DIR_TX,
@@ -170,6 +171,11 @@ export function checkRingSize(n: number): void {
   if (!Number.isInteger(n) || n < MIN_RING_SLOTS || n > MAX_RING_SLOTS) {
     throw new RangeError(`ring size must be an integer in [${MIN_RING_SLOTS}, ${MAX_RING_SLOTS}], got ${n}`);
   }
+}
+
+/** A new bell (an interface's sleep word). */
+export function createBell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(BELL_BYTES);
 }
 
 /** Kernel-private memory of a region: a block per kring, then a block per interface. */

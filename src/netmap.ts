@@ -67,6 +67,7 @@ export class Netmap {
         mem: mem.mem,
         kmem: mem.kmem,
         ifIndex: 0,
+        bells: [mem.bell],
         switchId: sw.id,
         swmem: sw.swmem,
         portIndex: index,
@@ -92,7 +93,14 @@ export class Netmap {
         );
       }
     }
-    return { type: 'pipe', name: parsed.name, mem: entry.mem, kmem: entry.kmem, ifIndex: parsed.end };
+    return {
+      type: 'pipe',
+      name: parsed.name,
+      mem: entry.mem,
+      kmem: entry.kmem,
+      ifIndex: parsed.end,
+      bells: entry.bells,
+    };
   }
 
   /** vale-ctl: every switch with its ports and their counters. */

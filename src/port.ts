@@ -3,6 +3,8 @@
  * calls run the kernel side in the calling thread, as a system call would.
  */
 import {
+  BELL_BYTES,
+  BELL_SLEEP,
   KC_SLEEPS,
   KC_WAKEUPS,
   KIF_USERS,
@@ -42,6 +44,8 @@ export interface PipeDescriptor {
   mem: SharedArrayBuffer;
   kmem: SharedArrayBuffer;
   ifIndex: number;
+  /** Both ends' bells (sleep words), by interface index: a sync rings the peer's. */
+  bells: SharedArrayBuffer[];
 }
 
 /** A VALE port: its own region and kernel memory, and the switch's (never another port's). */
@@ -51,6 +55,8 @@ export interface ValeDescriptor {
   mem: SharedArrayBuffer;
   kmem: SharedArrayBuffer;
   ifIndex: 0;
+  /** This port's bell (senders learn it from the switch table). */
+  bells: [SharedArrayBuffer];
   switchId: string;
   swmem: SharedArrayBuffer;
   portIndex: number;
@@ -73,7 +79,8 @@ function backendMaker(desc: PortDescriptor, region: RegionViews): (id: number) =
     throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no switch`);
   }
   const view = switchView(desc.switchId, desc.swmem);
-  return (id) => valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem }, id, region.numSlots);
+  return (id) =>
+    valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem, bell: desc.bells[0] }, id, region.numSlots);
 }
 
 export class Port {
@@ -86,7 +93,8 @@ export class Port {
   private readonly km: KernelMem;
   private readonly txk: KRing[];
   private readonly rxk: KRing[];
-  private readonly sleepWord: number;
+  /** This interface's bell: poll sleeps on its word. */
+  private readonly bell: Int32Array;
   private readonly usersWord: number;
   private closed = false;
   private readonly onClose: (() => void) | null;
@@ -107,7 +115,16 @@ export class Port {
       throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong kernel memory`);
     }
     this.name = desc.name;
-    this.km = new KernelMem(desc.kmem, this.region.numRings);
+    const bells = desc.bells;
+    const wantBells = desc.type === 'pipe' ? this.region.numIfs : 1;
+    if (
+      !Array.isArray(bells) ||
+      bells.length !== wantBells ||
+      !bells.every((b) => b instanceof SharedArrayBuffer && b.byteLength === BELL_BYTES)
+    ) {
+      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong bells`);
+    }
+    this.km = new KernelMem(desc.kmem, this.region.numRings, bells);
     if (!(Number.isInteger(desc.ifIndex) && desc.ifIndex >= 0 && desc.ifIndex < this.region.numIfs)) {
       throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no interface ${desc.ifIndex}`);
     }
@@ -120,7 +137,7 @@ export class Port {
     };
     this.txk = ids.tx.map(make);
     this.rxk = ids.rx.map(make);
-    this.sleepWord = this.km.sleepWord(desc.ifIndex);
+    this.bell = this.km.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
     this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
     // Claimed last, so a descriptor that fails above leaves the end free.
     const users = Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1);
@@ -187,21 +204,21 @@ export class Port {
     for (;;) {
       // Say we sleep, re-check, then wait: a peer that publishes after our re-check
       // sees the flag and notifies, so no wake-up is lost.
-      Atomics.store(this.km.i32, this.sleepWord, bits);
+      Atomics.store(this.bell, BELL_SLEEP, bits);
       ready = this.check(events);
       if (ready !== 0) {
-        Atomics.store(this.km.i32, this.sleepWord, 0);
+        Atomics.store(this.bell, BELL_SLEEP, 0);
         return ready;
       }
       const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
       if (left <= 0) {
-        Atomics.store(this.km.i32, this.sleepWord, 0);
+        Atomics.store(this.bell, BELL_SLEEP, 0);
         return 0;
       }
       this.countSleep(events, KC_SLEEPS);
-      const r = Atomics.wait(this.km.i32, this.sleepWord, bits, left);
+      const r = Atomics.wait(this.bell, BELL_SLEEP, bits, left);
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
-      Atomics.store(this.km.i32, this.sleepWord, 0);
+      Atomics.store(this.bell, BELL_SLEEP, 0);
       ready = this.check(events);
       if (ready !== 0) return ready;
     }
@@ -217,22 +234,22 @@ export class Port {
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       for (;;) {
-        Atomics.store(this.km.i32, this.sleepWord, bits);
+        Atomics.store(this.bell, BELL_SLEEP, bits);
         ready = this.check(events);
         if (ready !== 0) break;
         const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
         if (left <= 0) break;
         this.countSleep(events, KC_SLEEPS);
-        const w = Atomics.waitAsync(this.km.i32, this.sleepWord, bits, left);
+        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, bits, left);
         const r = w.async ? await w.value : w.value;
         if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
-        Atomics.store(this.km.i32, this.sleepWord, 0);
+        Atomics.store(this.bell, BELL_SLEEP, 0);
         ready = this.check(events);
         if (ready !== 0) break;
       }
     } finally {
       clearInterval(keepAlive);
-      Atomics.store(this.km.i32, this.sleepWord, 0);
+      Atomics.store(this.bell, BELL_SLEEP, 0);
     }
     return ready;
   }

@@ -242,6 +242,7 @@ describe('open errors', () => {
           mem: new SharedArrayBuffer(256),
           kmem: new SharedArrayBuffer(256),
           ifIndex: 0,
+          bells: [],
         }),
       'EINVAL',
     );
@@ -253,6 +254,8 @@ describe('open errors', () => {
     expectCode(() => attachPort({ ...d, kmem: new SharedArrayBuffer(64) }), 'EINVAL');
     expectCode(() => attachPort({ ...d, kmem: d.mem }), 'EINVAL');
     expectCode(() => attachPort({ ...d, mem: d.kmem }), 'EINVAL');
+    expectCode(() => attachPort({ ...d, bells: [] } as PortDescriptor), 'EINVAL');
+    expectCode(() => attachPort({ ...d, bells: [d.mem, d.mem] } as PortDescriptor), 'EINVAL');
     // None of the refused attaches claimed an end.
     const a = attachPort(d);
     const b = nm.open('bd}');

@@ -5,8 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KC_SLEEPS, KIF_SLEEP, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
-import { kifWordBase } from '../shm/region.js';
+import { BELL_SLEEP, KC_SLEEPS, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
 import { Netmap } from '../src/netmap.js';
 import { POLLIN, POLLOUT, type PortDescriptor } from '../src/port.js';
 import { ringEmpty, ringSpace } from '../src/ring.js';
@@ -43,8 +42,7 @@ function worker(body: string, data: Record<string, unknown>): InlineWorker {
 }
 
 function sleepWord(desc: PortDescriptor): number {
-  const i32 = new Int32Array(desc.kmem);
-  return Atomics.load(i32, kifWordBase(4, desc.ifIndex) + KIF_SLEEP);
+  return Atomics.load(new Int32Array(desc.bells[desc.ifIndex]), BELL_SLEEP);
 }
 
 describe('poll in one thread', () => {
@@ -192,7 +190,7 @@ while (f64[workerData.sleepsIdx] <= workerData.sleepsBefore) Atomics.wait(nap, 0
 // The count moves just before Atomics.wait: give the poller time to get into it, so the
 // release below wakes a real waiter (the assertion is on counters, not on time).
 Atomics.wait(nap, 0, 0, 20);
-const sleepWord = Atomics.load(new Int32Array(workerData.desc.kmem), workerData.peerSleepWord);
+const sleepWord = Atomics.load(new Int32Array(workerData.desc.bells[workerData.peerIf]), 0);
 port.rxsync();
 const got = (port.rx.tail - port.rx.head + port.numSlots) % port.numSlots;
 port.rx.advance(port.rx.tail);
@@ -200,7 +198,7 @@ port.rxsync();
 parentPort.postMessage({ got, sleepWord, counters: port.counters() });
 port.close();
 `,
-        { desc: db, sleepsIdx, sleepsBefore, peerSleepWord: kifWordBase(4, da.ifIndex) + KIF_SLEEP },
+        { desc: db, sleepsIdx, sleepsBefore, peerIf: da.ifIndex },
       );
       // Blocks this thread (no timeout that could end it first: 60 s).
       const r = port.poll(POLLOUT, 60_000);

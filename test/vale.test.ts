@@ -396,7 +396,7 @@ function reachableSabs(root: unknown, rootName: string): Map<SharedArrayBuffer, 
 }
 
 describe('isolation', () => {
-  it("a port's user reaches its own mem and kmem and the switch memory, never another port's", () => {
+  it("a port's user reaches its own mem, kmem and bell and the switch memory, never another port's", () => {
     const nm = new Netmap();
     const ports = [0, 1, 2].map((i) => openV(nm, `valeI:p${i}`, { ringSize: 8 }));
     // Traffic both ways, so every thread-side structure (views, learning) is populated.
@@ -409,10 +409,16 @@ describe('isolation', () => {
     ports.forEach((x, i) => {
       owner.set(x.desc.mem, `p${i}.mem`);
       owner.set(x.desc.kmem, `p${i}.kmem`);
+      for (const b of x.desc.bells) owner.set(b, `p${i}.bell`);
     });
     owner.set(swmem as SharedArrayBuffer, 'switch');
     for (const [i, x] of ports.entries()) {
-      const allowed = new Set<SharedArrayBuffer>([x.desc.mem, x.desc.kmem, swmem as SharedArrayBuffer]);
+      const allowed = new Set<SharedArrayBuffer>([
+        x.desc.mem,
+        x.desc.kmem,
+        ...x.desc.bells,
+        swmem as SharedArrayBuffer,
+      ]);
       for (const [root, name] of [
         [x.desc, 'descriptor'],
         [x.port, 'port'],
@@ -430,7 +436,7 @@ describe('isolation', () => {
       expect(fromPort.has(x.desc.kmem)).toBe(true);
       const fromDesc = reachableSabs(x.desc, 'descriptor');
       expect([...fromDesc.keys()].sort((s, t) => s.byteLength - t.byteLength)).toEqual(
-        [x.desc.mem, x.desc.kmem, swmem].sort((s, t) => (s?.byteLength ?? 0) - (t?.byteLength ?? 0)),
+        [x.desc.mem, x.desc.kmem, ...x.desc.bells, swmem].sort((s, t) => (s?.byteLength ?? 0) - (t?.byteLength ?? 0)),
       );
     }
   });

@@ -4,6 +4,7 @@
  * "wake the peer only if it sleeps" notification.
  */
 import {
+  BELL_SLEEP,
   DIR_TX,
   KC_COUNT,
   KC_DROPS,
@@ -11,7 +12,6 @@ import {
   KC_NOTIFIES,
   KC_PACKETS,
   KC_SYNCS,
-  KIF_SLEEP,
   KR_COUNTERS_BYTE,
   KR_HWCUR,
   KR_HWTAIL,
@@ -21,24 +21,24 @@ import {
   RING_NUM_SLOTS,
   SLOT_WORDS,
 } from '../../shm/layout.js';
-import { kifWordBase, kringWordBase } from '../../shm/region.js';
+import { kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { log, shouldLog } from '../log.js';
 
-/** Kernel-private memory of a region, with its views made once. */
+/** Kernel-private memory of a region, with its views made once, and its interfaces' bells. */
 export class KernelMem {
   readonly sab: SharedArrayBuffer;
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly numRings: number;
-  constructor(sab: SharedArrayBuffer, numRings: number) {
+  /** The sleep word of each interface, by interface index (BELL_SLEEP in each). */
+  readonly bells: Int32Array[];
+  constructor(sab: SharedArrayBuffer, numRings: number, bells: readonly SharedArrayBuffer[]) {
     this.sab = sab;
     this.i32 = new Int32Array(sab);
     this.f64 = new Float64Array(sab);
     this.numRings = numRings;
-  }
-  sleepWord(ifIndex: number): number {
-    return kifWordBase(this.numRings, ifIndex) + KIF_SLEEP;
+    this.bells = bells.map((b) => new Int32Array(b));
   }
 }
 
@@ -153,7 +153,7 @@ export class KRing {
    * place a sync calls Atomics.notify: never when the peer is awake.
    */
   wake(ifIndex: number, bit: number): void {
-    if (wakeSleeper(this.km.i32, this.km.sleepWord(ifIndex), bit)) this.km.f64[this.cb + KC_NOTIFIES]++;
+    if (wakeSleeper(this.km.bells[ifIndex], BELL_SLEEP, bit)) this.km.f64[this.cb + KC_NOTIFIES]++;
   }
 
   /** Counts a wake-up sent to a sleeper outside this kring's memory (VALE destinations). */

@@ -4,7 +4,7 @@
  * rxsync gives released slots back to the peer TX ring. Payload bytes never move.
  */
 import { DIR_RX, DIR_TX, KR_PEER_TAIL, NS_BUF_CHANGED, NS_MOREFRAG, SLEEP_RX, SLEEP_TX } from '../../shm/layout.js';
-import { createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
+import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { initKring, KernelMem, type KRing, type SyncBackend } from './kring.js';
 
@@ -17,6 +17,8 @@ const NUM_IFS = 2;
 export interface PipeMemory {
   mem: SharedArrayBuffer;
   kmem: SharedArrayBuffer;
+  /** Each end's bell (its sleep word), by interface index. */
+  bells: SharedArrayBuffer[];
 }
 
 export function createPipeMemory(numSlots: number, bufSize: number, extraBufs: number): PipeMemory {
@@ -33,9 +35,9 @@ export function createPipeMemory(numSlots: number, bufSize: number, extraBufs: n
     extraBufs,
   });
   const kmem = new SharedArrayBuffer(kmemSize(NUM_RINGS, NUM_IFS));
-  const km = new KernelMem(kmem, NUM_RINGS);
+  const km = new KernelMem(kmem, NUM_RINGS, []);
   for (let id = 0; id < NUM_RINGS; id++) initKring(km, id, id % 2 === 0, numSlots);
-  return { mem, kmem };
+  return { mem, kmem, bells: [createBell(), createBell()] };
 }
 
 /** The ring on the other end of the pipe and the interface that owns it. */

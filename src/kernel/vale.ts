@@ -11,9 +11,9 @@
  */
 import { BroadcastChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import {
+  BELL_SLEEP,
   DIR_RX,
   DIR_TX,
-  KIF_SLEEP,
   KR_HWCUR,
   KR_PEER_TAIL,
   NS_BUF_CHANGED,
@@ -43,7 +43,7 @@ import {
   VL_LOCK,
   valeLeaseBytes,
 } from '../../shm/layout.js';
-import { createRegion, kifWordBase, kmemSize, kringWordBase } from '../../shm/region.js';
+import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
 import { HEAD_CLASSES, headClass, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { initKring, KernelMem, type KRing, type SyncBackend, wakeSleeper } from './kring.js';
@@ -59,6 +59,8 @@ const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
 export interface ValePortMemory {
   mem: SharedArrayBuffer;
   kmem: SharedArrayBuffer;
+  /** The port's sleep word: senders ring it when they publish into its RX ring. */
+  bell: SharedArrayBuffer;
 }
 
 /** Where the lease block starts in a VALE port's kmem, in words. */
@@ -75,14 +77,14 @@ export function createValePortMemory(numSlots: number, bufSize: number, extraBuf
     extraBufs,
   });
   const kmem = new SharedArrayBuffer(kmemSize(2, 1) + valeLeaseBytes(numSlots));
-  const km = new KernelMem(kmem, 2);
+  const km = new KernelMem(kmem, 2, []);
   initKring(km, TX_RING, true, numSlots);
   initKring(km, RX_RING, false, numSlots);
   // The TX side of a VALE port never waits for a peer: it frees its slots itself.
   km.i32[kringWordBase(TX_RING) + KR_PEER_TAIL] = numSlots - 1;
   const lb = leaseBase();
   km.i32.fill(-1, lb + VL_LEASES, lb + VL_LEASES + numSlots);
-  return { mem, kmem };
+  return { mem, kmem, bell: createBell() };
 }
 
 export function createSwitchMemory(): SharedArrayBuffer {
@@ -110,7 +112,7 @@ class PortView {
   readonly lb: number; // lease block word base
   readonly cb: number; // counters index in kf
   readonly rxKb: number;
-  readonly sleepWord: number;
+  readonly bell: Int32Array;
   constructor(readonly pm: ValePortMemory) {
     this.r = new RegionViews(pm.mem);
     this.k = new Int32Array(pm.kmem);
@@ -120,7 +122,7 @@ class PortView {
     this.lb = leaseBase();
     this.cb = (this.lb * 4 + VL_COUNTERS_BYTE) / 8;
     this.rxKb = kringWordBase(RX_RING);
-    this.sleepWord = kifWordBase(2, 0) + KIF_SLEEP;
+    this.bell = new Int32Array(pm.bell);
   }
   lock(): void {
     const k = this.k;
@@ -291,7 +293,7 @@ export class ValeSwitch {
   }
   table(): Array<ValePortMemory | null> {
     this.reap();
-    return this.ports.map((p) => (p ? { mem: p.mem, kmem: p.kmem } : null));
+    return this.ports.map((p) => (p ? { mem: p.mem, kmem: p.kmem, bell: p.bell } : null));
   }
 
   /**
@@ -630,7 +632,7 @@ class ValeTx implements SyncBackend {
     dp.kf[dp.cb + VC_RX] += sent;
     dp.kf[dp.cb + VC_DROPS] += pkts - sent;
     dp.unlock();
-    if (tail >= 0 && wakeSleeper(k, dp.sleepWord, SLEEP_RX)) kr.bumpNotify();
+    if (tail >= 0 && wakeSleeper(dp.bell, BELL_SLEEP, SLEEP_RX)) kr.bumpNotify();
   }
 
   /** Copies the first `sent` packets bound to `d` into slots starting at `start`. */
