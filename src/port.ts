@@ -3,84 +3,33 @@
  * calls run the kernel side in the calling thread, as a system call would.
  */
 import {
-  BELL_BYTES,
   BELL_SLEEP,
   KC_SLEEPS,
   KC_WAKEUPS,
-  KIF_USERS,
   RING_CUR,
   RING_HEAD,
   RING_TAIL,
   SLEEP_RX,
   SLEEP_TX,
-  valeLeaseBytes,
 } from '../shm/layout.js';
-import { kifWordBase, kmemSize } from '../shm/region.js';
-import { RegionViews } from '../shm/views.js';
+import type { RegionViews } from '../shm/views.js';
 import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
-import { KernelMem, KRing, type SyncBackend } from './kernel/kring.js';
-import { pipeBackend } from './kernel/pipe.js';
-import { releaseValePort, switchView, valeBackend } from './kernel/vale.js';
+import type { KRing } from './kernel/kring.js';
 import { NetmapRing } from './ring.js';
 import { spinIterations } from './spin.js';
-
-/** The attach word of a VALE port whose last user closed it: the port left its switch. */
-const PORT_GONE = -1;
 
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;
 
-/**
- * Everything a thread needs to attach a port: plain data and SharedArrayBuffers, so it
- * can be posted to a worker. `mem` holds the rings and buffers; `kmem` is the kernel's.
- */
-export type PortDescriptor = PipeDescriptor | ValeDescriptor;
+import { KernelPort, type PortDescriptor } from './kernel/attach.js';
 
-export interface PipeDescriptor {
-  type: 'pipe';
-  name: string;
-  mem: SharedArrayBuffer;
-  kmem: SharedArrayBuffer;
-  ifIndex: number;
-  /** Both ends' bells (sleep words), by interface index: a sync rings the peer's. */
-  bells: SharedArrayBuffer[];
-}
-
-/** A VALE port: its own region and kernel memory, and the switch's (never another port's). */
-export interface ValeDescriptor {
-  type: 'vale';
-  name: string;
-  mem: SharedArrayBuffer;
-  kmem: SharedArrayBuffer;
-  ifIndex: 0;
-  /** This port's bell (senders learn it from the switch table). */
-  bells: [SharedArrayBuffer];
-  switchId: string;
-  swmem: SharedArrayBuffer;
-  portIndex: number;
-}
+export type { PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
 
 export interface RingCounters extends CountersByName {
   ring: number;
   dir: 'tx' | 'rx';
-}
-
-/** Kernel memory a port type adds after the krings (VALE: the RX lease block). */
-function extraKmem(desc: PortDescriptor, region: RegionViews): number {
-  return desc.type === 'vale' ? valeLeaseBytes(region.numSlots) : 0;
-}
-
-/** The sync backends of a descriptor's port type. */
-function backendMaker(desc: PortDescriptor, region: RegionViews): (id: number) => SyncBackend {
-  if (desc.type === 'pipe') return (id) => pipeBackend(region, id);
-  if (!(desc.swmem instanceof SharedArrayBuffer) || typeof desc.switchId !== 'string') {
-    throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no switch`);
-  }
-  const view = switchView(desc.switchId, desc.swmem);
-  return (id) =>
-    valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem, bell: desc.bells[0] }, id, region.numSlots);
 }
 
 export class Port {
@@ -89,65 +38,25 @@ export class Port {
   readonly rxRings: readonly NetmapRing[];
   /** Default busy-poll time before poll() sleeps, in microseconds. */
   spinUs = 0;
+  // Kernel state is JS-private: nothing reachable from a Port leads to another port.
+  readonly #k: KernelPort;
   private readonly region: RegionViews;
-  private readonly km: KernelMem;
   private readonly txk: KRing[];
   private readonly rxk: KRing[];
   /** This interface's bell: poll sleeps on its word. */
   private readonly bell: Int32Array;
-  private readonly usersWord: number;
   private closed = false;
-  private readonly onClose: (() => void) | null;
 
   constructor(desc: PortDescriptor) {
-    if (desc === null || typeof desc !== 'object' || (desc.type !== 'pipe' && desc.type !== 'vale')) {
-      throw new NetmapError('EINVAL', 'not a port descriptor');
-    }
-    try {
-      this.region = new RegionViews(desc.mem);
-    } catch (e) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: ${(e as Error).message}`);
-    }
-    if (
-      !(desc.kmem instanceof SharedArrayBuffer) ||
-      desc.kmem.byteLength !== kmemSize(this.region.numRings, this.region.numIfs) + extraKmem(desc, this.region)
-    ) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong kernel memory`);
-    }
-    this.name = desc.name;
-    const bells = desc.bells;
-    const wantBells = desc.type === 'pipe' ? this.region.numIfs : 1;
-    if (
-      !Array.isArray(bells) ||
-      bells.length !== wantBells ||
-      !bells.every((b) => b instanceof SharedArrayBuffer && b.byteLength === BELL_BYTES)
-    ) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong bells`);
-    }
-    this.km = new KernelMem(desc.kmem, this.region.numRings, bells);
-    if (!(Number.isInteger(desc.ifIndex) && desc.ifIndex >= 0 && desc.ifIndex < this.region.numIfs)) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no interface ${desc.ifIndex}`);
-    }
-    const ids = this.region.ifRings(desc.ifIndex);
-    const backend = backendMaker(desc, this.region);
-    const make = (id: number): KRing => {
-      const kr = new KRing(this.region, this.km, id, `${desc.name}/${id}`);
-      kr.backend = backend(id);
-      return kr;
-    };
-    this.txk = ids.tx.map(make);
-    this.rxk = ids.rx.map(make);
-    this.bell = this.km.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
-    this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
-    // Claimed last, so a descriptor that fails above leaves the end free.
-    const users = Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1);
-    if (users === PORT_GONE) {
-      throw new NetmapError('ENOENT', `${desc.name} was closed and has left its switch: register it again`);
-    }
-    if (users !== 0) throw new NetmapError('EBUSY', `${desc.name} is already open`);
-    this.onClose = desc.type === 'vale' ? () => releaseValePort(desc.switchId, desc.swmem, desc.portIndex) : null;
-    this.txRings = ids.tx.map((id) => new NetmapRing(this.region, id));
-    this.rxRings = ids.rx.map((id) => new NetmapRing(this.region, id));
+    const k = new KernelPort(desc);
+    this.#k = k;
+    this.name = k.name;
+    this.region = k.region;
+    this.txk = k.txk;
+    this.rxk = k.rxk;
+    this.bell = k.bell;
+    this.txRings = k.ids.tx.map((id) => new NetmapRing(k.region, id));
+    this.rxRings = k.ids.rx.map((id) => new NetmapRing(k.region, id));
   }
 
   get numSlots(): number {
@@ -280,10 +189,8 @@ export class Port {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const kr of [...this.txk, ...this.rxk]) kr.save();
     // A VALE port goes away with its last user: its memory is never attached again.
-    Atomics.store(this.km.i32, this.usersWord, this.onClose ? PORT_GONE : 0);
-    if (this.onClose) this.onClose();
+    this.#k.release();
   }
   get isClosed(): boolean {
     return this.closed;
