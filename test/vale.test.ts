@@ -893,26 +893,8 @@ describe('two senders into one receiver (workers)', () => {
       await rcv.w.worker.terminate();
     }
     expect(Object.keys(per).sort()).toEqual(['1', '2']);
-    let received = 0;
-    let dropped = 0;
-    for (const [i, s] of [1, 2].entries()) {
-      const st = per[s];
-      expect(results[i].packets).toBe(count);
-      expect(vc(ds[i]).tx).toBe(count);
-      expect(vc(ds[i]).floods).toBe(0);
-      expect(st.reorder, `sender ${s}: packets out of order`).toBe(0);
-      expect(st.corrupt, `sender ${s}: corrupted packets (${st.firstCorrupt})`).toBe(0);
-      expect(st.last).toBeLessThan(count);
-      // Dropped packets of this sender: the gaps, and any at the very end.
-      const lost = st.gaps + (count - 1 - st.last);
-      expect(st.received + lost).toBe(count);
-      received += st.received;
-      dropped += lost;
-    }
-    const r = vc(dr);
-    expect(r.rx).toBe(received);
-    expect(r.drops).toBe(dropped);
-    expect(r.rx + r.drops).toBe(2 * count);
+    for (const r of results) expect(r.packets).toBe(count);
+    expectFanIn(per, ds, dr, count);
   }, 60_000);
 });
 
@@ -974,22 +956,7 @@ describe('two paced senders into one receiver (workers)', () => {
       Atomics.store(rcv.stop, 0, 1);
       await Promise.all([...senders, rcv.w].map((w) => w.worker.terminate()));
     }
-    let received = 0;
-    let dropped = 0;
-    for (const [i, s] of [1, 2].entries()) {
-      const st = per[s];
-      expect(vc(ds[i])).toMatchObject({ tx: count, floods: 0, bad: 0 });
-      expect(st.reorder, `sender ${s}: packets out of order`).toBe(0);
-      expect(st.corrupt, `sender ${s}: corrupted packets (${st.firstCorrupt})`).toBe(0);
-      const lost = st.gaps + (count - 1 - st.last);
-      expect(st.received + lost).toBe(count);
-      received += st.received;
-      dropped += lost;
-    }
-    const r = vc(dr);
-    expect(r.rx).toBe(received);
-    expect(r.drops).toBe(dropped);
-    expect(r.rx + r.drops).toBe(2 * count);
+    expectFanIn(per, ds, dr, count);
   }, 60_000);
 });
 
@@ -1090,3 +1057,33 @@ parentPort.postMessage('sent');
     }
   });
 });
+
+/**
+ * Two senders (source MACs 1 and 2) into one receiver: per sender no reordering and no
+ * corruption, and what it sent is exactly what arrived plus what the switch dropped.
+ */
+function expectFanIn(
+  per: Record<number, RxStats>,
+  ds: Array<VPort | PortDescriptor>,
+  dr: VPort | PortDescriptor,
+  count: number,
+): void {
+  let received = 0;
+  let dropped = 0;
+  for (const [i, s] of [1, 2].entries()) {
+    const st = per[s];
+    expect(vc(ds[i])).toMatchObject({ tx: count, floods: 0, bad: 0 });
+    expect(st.reorder, `sender ${s}: packets out of order`).toBe(0);
+    expect(st.corrupt, `sender ${s}: corrupted packets (${st.firstCorrupt})`).toBe(0);
+    expect(st.last).toBeLessThan(count);
+    // Dropped packets of this sender: the gaps, and any at the very end.
+    const lost = st.gaps + (count - 1 - st.last);
+    expect(st.received + lost).toBe(count);
+    received += st.received;
+    dropped += lost;
+  }
+  const r = vc(dr);
+  expect(r.rx).toBe(received);
+  expect(r.drops).toBe(dropped);
+  expect(r.rx + r.drops).toBe(2 * count);
+}
