@@ -1,0 +1,53 @@
+/**
+ * The "hypervisor" side of virtual passthrough: from a host port's descriptor it makes
+ * what the guest VM may hold (the port's region, a CSB, the interface's bell — never
+ * kernel memory) and what the host kloop needs (the port itself and the same CSB).
+ */
+import { KR_HWCUR, KR_HWTAIL } from '../../shm/layout.js';
+import { kringWordBase } from '../../shm/region.js';
+import { RegionViews } from '../../shm/views.js';
+import { NetmapError } from '../errors.js';
+import type { PortDescriptor } from '../kernel/attach.js';
+import { Csb } from './csb.js';
+
+/** All a guest VM receives: plain data and SharedArrayBuffers. */
+export interface GuestDescriptor {
+  type: 'ptnet';
+  name: string;
+  mem: SharedArrayBuffer;
+  csb: SharedArrayBuffer;
+  /** The interface's bell: a kick is a wake-up on it. */
+  bell: SharedArrayBuffer;
+  tx: number[];
+  rx: number[];
+}
+
+/** What the host kloop receives. */
+export interface KloopDescriptor {
+  port: PortDescriptor;
+  csb: SharedArrayBuffer;
+}
+
+/** Passes host port `desc` through to a guest: the CSB starts from the kernel's state. */
+export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; kloop: KloopDescriptor } {
+  let region: RegionViews;
+  try {
+    region = new RegionViews(desc.mem);
+  } catch (e) {
+    throw new NetmapError('EINVAL', `bad port descriptor for ${desc?.name}: ${(e as Error).message}`);
+  }
+  const ids = region.ifRings(desc.ifIndex);
+  const rings = [...ids.tx, ...ids.rx];
+  const csb = Csb.create(rings.length);
+  const k = new Int32Array(desc.kmem);
+  rings.forEach((id, e) => {
+    csb.i32[csb.head(e)] = csb.i32[csb.cur(e)] = k[kringWordBase(id) + KR_HWCUR];
+    csb.i32[csb.hwcur(e)] = k[kringWordBase(id) + KR_HWCUR];
+    csb.i32[csb.hwtail(e)] = k[kringWordBase(id) + KR_HWTAIL];
+  });
+  const bell = desc.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
+  return {
+    guest: { type: 'ptnet', name: desc.name, mem: desc.mem, csb: csb.sab, bell, tx: ids.tx, rx: ids.rx },
+    kloop: { port: desc, csb: csb.sab },
+  };
+}

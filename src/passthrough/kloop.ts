@@ -1,0 +1,60 @@
+/**
+ * The host side of a passed-through port (ptnetmap's kloop): runs the real port's
+ * txsync/rxsync on the guest's behalf with head/cur read from the CSB, publishes
+ * hwcur/hwtail back, and raises an interrupt only when the guest asked for one. `step()`
+ * is one pass over the rings (TX, then RX); the worker loop around it (linger, sleep on
+ * the bell) is the next piece.
+ */
+import { KernelPort } from '../kernel/attach.js';
+import { Csb } from './csb.js';
+import type { KloopDescriptor } from './hypervisor.js';
+
+export class Kloop {
+  /** Interrupts raised (host -> guest notifications). */
+  irqs = 0;
+  readonly port: KernelPort;
+  readonly csb: Csb;
+
+  constructor(desc: KloopDescriptor) {
+    this.port = new KernelPort(desc.port);
+    this.csb = new Csb(desc.csb, this.port.txk.length + this.port.rxk.length);
+  }
+
+  /** One pass over TX then RX. Returns true when any ring moved (work was done). */
+  step(): boolean {
+    const c = this.csb;
+    const rings = this.port.txk.length + this.port.rxk.length;
+    let work = false;
+    for (let e = 0; e < rings; e++) {
+      const kr = e < this.port.txk.length ? this.port.txk[e] : this.port.rxk[e - this.port.txk.length];
+      const head = Atomics.load(c.i32, c.head(e));
+      const cur = Atomics.load(c.i32, c.cur(e));
+      if (!kr.accept(head, cur)) {
+        // A guest that writes nonsense moves nothing and is counted; the host never throws.
+        kr.reject(head, cur, -1);
+        continue;
+      }
+      const oldCur = kr.hwcur;
+      const oldTail = kr.hwtail;
+      kr.sync();
+      kr.save();
+      if (kr.hwcur !== oldCur || kr.hwtail !== oldTail) {
+        work = true;
+        // hwcur then hwtail, the order the guest reads them in.
+        Atomics.store(c.i32, c.hwcur(e), kr.hwcur);
+        Atomics.store(c.i32, c.hwtail(e), kr.hwtail);
+        if (Atomics.load(c.i32, c.applNeedKick(e)) !== 0) {
+          Atomics.store(c.i32, c.applNeedKick(e), 0);
+          Atomics.add(c.i32, c.irq, 1);
+          Atomics.notify(c.i32, c.irq);
+          this.irqs++;
+        }
+      }
+    }
+    return work;
+  }
+
+  close(): void {
+    this.port.release();
+  }
+}
