@@ -19,6 +19,17 @@ import type { KRing } from './kernel/kring.js';
 import { NetmapRing } from './ring.js';
 import { spinIterations } from './spin.js';
 
+/** What an app needs of a port: a host Port, or a guest's GuestPort (passthrough). */
+export interface NetmapPort {
+  readonly name: string;
+  readonly tx: NetmapRing;
+  readonly rx: NetmapRing;
+  readonly bufSize: number;
+  poll(events: number, timeoutMs?: number, spinUs?: number): number;
+  txsync(): boolean;
+  rxsync(): boolean;
+}
+
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;

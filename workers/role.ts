@@ -3,24 +3,47 @@
  * a kloop...). Roles stop through the shared control block, never by abort.
  */
 import { type PeerTask, runPeer } from '../bench/peers-roles.js';
+import { KC_ERRORS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
-import { Control, RoleStats } from '../src/apps/control.js';
+import { Control, RoleStats, STOP_FORWARDERS } from '../src/apps/control.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
 import { attachPort } from '../src/netmap.js';
-import type { PortDescriptor } from '../src/port.js';
+import { GuestPort } from '../src/passthrough/guest.js';
+import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
+import { Kloop } from '../src/passthrough/kloop.js';
+import { Port, type PortDescriptor } from '../src/port.js';
 
 export interface PktGenTask {
   role: 'pktgen';
-  port: PortDescriptor;
+  /** A host port, or a guest's view of a passed-through one (the app runs "in the VM"). */
+  port: PortDescriptor | GuestDescriptor;
   opts: PktGenOptions;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
 }
 
-export type RoleTask = PktGenTask | PeerTask;
+/** The host kloop of a passed-through port. */
+export interface KloopTask {
+  role: 'kloop';
+  kloop: KloopDescriptor;
+  lingerUs: number;
+  busyWait: boolean;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+export interface KloopResult {
+  irqs: number;
+  sleeps: number;
+  wakeups: number;
+  errors: number;
+}
+
+export type RoleTask = PktGenTask | PeerTask | KloopTask;
 
 export default async function role(task: RoleTask): Promise<unknown> {
   if (task.logLevel) setLogLevel(task.logLevel);
@@ -29,19 +52,40 @@ export default async function role(task: RoleTask): Promise<unknown> {
       return pktgen(task);
     case 'peer':
       return runPeer(task);
+    case 'kloop':
+      return kloop(task);
     default:
       throw new Error(`unknown role ${(task as { role: string }).role}`);
   }
 }
 
 async function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
-  const port = attachPort(task.port);
+  const guest = task.port.type === 'ptnet' ? new GuestPort(task.port) : null;
+  const port = guest ?? attachPort(task.port as PortDescriptor);
   try {
     const { result, alloc } = await measureAlloc(() =>
       runPktGen(port, task.opts, new Control(task.ctl), new RoleStats(task.stats)),
     );
-    return { ...result, counters: port.counters(), alloc };
+    return { ...result, counters: port instanceof Port ? port.counters() : [], alloc, guest: guest?.counters() };
   } finally {
     port.close();
+  }
+}
+
+function kloop(task: KloopTask): KloopResult {
+  const k = new Kloop(task.kloop);
+  const ctl = new Control(task.ctl);
+  try {
+    ctl.arriveAndWait();
+    k.run({
+      lingerUs: task.lingerUs,
+      busyWait: task.busyWait,
+      pollMs: 50,
+      stop: () => ctl.stopLevel() >= STOP_FORWARDERS,
+    });
+    const errors = [...k.port.txk, ...k.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
+    return { irqs: k.irqs, sleeps: k.sleeps, wakeups: k.wakeups, errors };
+  } finally {
+    k.close();
   }
 }

@@ -5,9 +5,13 @@
  */
 import { CTL_BYTES, CTL_GO, CTL_READY, CTL_STOP, ST_EPOCH_WORD, ST_FIELDS, STATS_BYTES } from '../../shm/layout.js';
 
-/** Stop levels: senders stop at STOP_SENDERS; receivers drain and stop at STOP_ALL. */
+/**
+ * Stop levels, in order: senders stop at STOP_SENDERS; forwarders (a passthrough kloop)
+ * make a last pass and stop at STOP_FORWARDERS; receivers drain and stop at STOP_ALL.
+ */
 export const STOP_SENDERS = 1;
-export const STOP_ALL = 2;
+export const STOP_FORWARDERS = 2;
+export const STOP_ALL = 3;
 
 export class Control {
   readonly sab: SharedArrayBuffer;

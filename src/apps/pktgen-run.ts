@@ -4,11 +4,13 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
+import type { KloopResult } from '../../workers/role.js';
 import { type CountersByName, sumCounters } from '../counters.js';
 import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
+import { type GuestDescriptor, type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import type { AllocReport } from './alloc.js';
 import type { Mac } from './frame.js';
@@ -19,6 +21,7 @@ export type { IntervalReport } from './session.js';
 export { median } from './session.js';
 
 export type PairMode = 'tx' | 'txseq' | 'ping';
+export type Endpoint = 'host' | 'guest';
 
 export interface PktGenRunOptions {
   /** pipe: pipe0{ -> pipe0}; vale: vale0:a -> vale0:b (copies through the switch). */
@@ -35,6 +38,13 @@ export interface PktGenRunOptions {
   reportMs?: number;
   warmupMs?: number;
   logLevel?: LogLevel;
+  /** Who runs the sender and the receiver: a host app, or an app in a guest VM (passthrough). */
+  tx?: Endpoint;
+  rx?: Endpoint;
+  /** Passthrough: how long a kloop stays awake after its last work (µs; default 100). */
+  lingerUs?: number;
+  /** Passthrough: kloops never sleep (the guest never kicks). */
+  busyWait?: boolean;
   /** VALE only: this many sender workers (vale0:a, vale0:a2 ...) into one receiver. */
   senders?: number;
   /** Called once the options are checked, before any worker starts. */
@@ -72,6 +82,12 @@ export interface PktGenRunResult {
   threads: number;
   intervals: IntervalReport[];
   counters: { sender: CountersByName; receiver: CountersByName };
+  tx: Endpoint;
+  rx: Endpoint;
+  /** Passthrough: guest kicks and host interrupts per packet, kloop wake-ups per second. */
+  kicksPerPacket: number;
+  irqsPerPacket: number;
+  kloopWakeupsPerSecond: number;
   /** Packets each sender sent (one entry unless several senders share a VALE switch). */
   senders: number[];
   /** VALE: the switch's ports and their counters at the end (vale-ctl). */
@@ -80,7 +96,12 @@ export interface PktGenRunResult {
 }
 
 /** What a pkt-gen role returns from its worker. */
-export type PktGenRoleResult = PktGenResult & { counters: RingCounters[]; alloc: AllocReport };
+export type PktGenRoleResult = PktGenResult & {
+  counters: RingCounters[];
+  alloc: AllocReport;
+  /** Set when the app ran in a guest: its driver's kicks, sleeps and interrupts taken. */
+  guest?: { kicks: number; sleeps: number; wakeups: number };
+};
 
 const ROLES: Record<PairMode, [PktGenMode, PktGenMode]> = {
   tx: ['tx', 'rx'],
@@ -101,6 +122,17 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const count = o.count ?? 0;
   const seconds = o.seconds ?? (count > 0 ? 0 : 3);
   if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count: a run needs an end');
+  const txWho = o.tx ?? 'host';
+  const rxWho = o.rx ?? 'host';
+  for (const [what, v] of [
+    ['tx', txWho],
+    ['rx', rxWho],
+  ] as const) {
+    if (v !== 'host' && v !== 'guest') throw new NetmapError('EINVAL', `${what} must be host or guest, got '${v}'`);
+  }
+  if (!(o.lingerUs === undefined || (o.lingerUs >= 0 && o.lingerUs <= 1e7))) {
+    throw new NetmapError('EINVAL', `lingerUs must be from 0 to 1e7, got ${o.lingerUs}`);
+  }
   const nm = new Netmap();
   const port = o.port ?? 'pipe';
   const senders = o.senders ?? 1;
@@ -126,29 +158,48 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // then really converge on one port instead of flooding each other.
   const rxMac: Mac = [0x02, 0, 0, 0, 2, 1];
   const vale = port === 'vale';
-  const task = (p: typeof a, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
+  // A guest endpoint runs its app on the guest's view of the port (region + CSB + bell)
+  // and adds a host kloop for that port.
+  const kloops: KloopDescriptor[] = [];
+  const endpoint = (d: PortDescriptor, who: Endpoint): PortDescriptor | GuestDescriptor => {
+    if (who === 'host') return d;
+    const pt = passThrough(d);
+    kloops.push(pt.kloop);
+    return pt.guest;
+  };
+  const task = (p: PortDescriptor | GuestDescriptor, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
     role: 'pktgen',
     port: p,
     opts: { mode: m, ...common, ...extra } satisfies PktGenOptions,
     logLevel: level,
   });
-  const s = await runSession<PktGenRoleResult>(
-    [
-      ...txPorts.map((p, i) => ({
-        task: task(p, txMode, { srcMac: [0x02, 0, 0, 0, 1, i + 1], ...(vale ? { dstMac: rxMac } : {}) }),
-        sender: true,
-        measured: mode === 'ping',
-      })),
-      {
-        task: task(b, rxMode, vale ? { srcMac: rxMac, announce: true } : {}),
-        sender: false,
-        measured: mode !== 'ping',
-      },
-    ],
-    { seconds, reportMs: o.reportMs ?? 1000, warmupMs: o.warmupMs ?? 250, onInterval: o.onInterval },
-  );
+  const txRoles = txPorts.map((p, i) => ({
+    task: task(endpoint(p, txWho), txMode, {
+      srcMac: [0x02, 0, 0, 0, 1, i + 1],
+      ...(vale ? { dstMac: rxMac } : {}),
+    }),
+    sender: true,
+    measured: mode === 'ping',
+  }));
+  const rxRole = {
+    task: task(endpoint(b, rxWho), rxMode, vale ? { srcMac: rxMac, announce: true } : {}),
+    sender: false,
+    measured: mode !== 'ping',
+  };
+  const kloopRoles = kloops.map((k) => ({
+    task: { role: 'kloop', kloop: k, lingerUs: o.lingerUs ?? 100, busyWait: o.busyWait ?? false, logLevel: level },
+    sender: false,
+    forwarder: true,
+  }));
+  const s = await runSession<PktGenRoleResult>([...txRoles, rxRole, ...kloopRoles], {
+    seconds,
+    reportMs: o.reportMs ?? 1000,
+    warmupMs: o.warmupMs ?? 250,
+    onInterval: o.onInterval,
+  });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
+  const kloopRs = s.results.slice(senders + 1) as unknown as KloopResult[];
   const txR: PktGenRoleResult = {
     ...txRs[0],
     packets: txRs.reduce((t, r) => t + r.packets, 0),
@@ -192,7 +243,13 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    threads: senders + 1,
+    threads: senders + 1 + kloops.length,
+    tx: txWho,
+    rx: rxWho,
+    kicksPerPacket:
+      packets > 0 ? s.results.reduce((t, r) => t + ((r as PktGenRoleResult).guest?.kicks ?? 0), 0) / packets : 0,
+    irqsPerPacket: packets > 0 ? kloopRs.reduce((t, r) => t + r.irqs, 0) / packets : 0,
+    kloopWakeupsPerSecond: s.elapsed > 0 ? kloopRs.reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
     senders: txRs.map((r) => r.packets),
     ...(vale
       ? {

@@ -6,7 +6,7 @@
  */
 import { ST_BATCHES, ST_BYTES, ST_EMPTY, ST_PACKETS, ST_SEQ_GAPS, ST_SEQ_REORDER } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
-import { POLLIN, POLLOUT, type Port } from '../port.js';
+import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
 import type { NetmapRing } from '../ring.js';
 import { type Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
 import { BROADCAST_MAC, type Mac, MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN, SEQ_OFFSET, writeFrame } from './frame.js';
@@ -77,7 +77,7 @@ export function checkPktGenOptions(
 }
 
 /** Runs pkt-gen on `port` until its count is reached or `ctl` says stop. */
-export function runPktGen(port: Port, opts: PktGenOptions, ctl: Control, stats = new RoleStats()): PktGenResult {
+export function runPktGen(port: NetmapPort, opts: PktGenOptions, ctl: Control, stats = new RoleStats()): PktGenResult {
   const o = checkPktGenOptions(opts, port.bufSize);
   const src = opts.srcMac ?? [0x02, 0, 0, 0, 0, 1];
   const dst = opts.dstMac ?? BROADCAST_MAC;
@@ -111,7 +111,7 @@ function emptyResult(mode: PktGenMode): PktGenResult {
 }
 
 /** One broadcast frame from `src` (a gratuitous announcement for learning switches). */
-function announce(port: Port, src: Mac): void {
+function announce(port: NetmapPort, src: Mac): void {
   const ring = port.tx;
   if (port.poll(POLLOUT, 1000) === 0) throw new NetmapError('EBUSY', `${port.name}: no TX slot to announce on`);
   const k = ring.cur;
@@ -138,7 +138,7 @@ const PUBLISH_EVERY = 7;
 // Totals live in the stats block (a Float64Array): a JS number that outgrows 2^31 would
 // be boxed on every update, i.e. allocated per packet. Loop locals stay small int32s.
 
-function sender(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
+function sender(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
   const ring = port.tx;
   const n = ring.numSlots;
   const w = ring.i32;
@@ -180,7 +180,7 @@ function sender(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult 
   return { ...emptyResult(o.mode), packets: f[ST_PACKETS], bytes: f[ST_BYTES], batches: f[ST_BATCHES] };
 }
 
-function receiver(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
+function receiver(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
   const ring = port.rx;
   const n = ring.numSlots;
   const w = ring.i32;
@@ -259,7 +259,7 @@ function receiver(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResul
 }
 
 /** Sends one numbered packet, waits for it to come back, records the round trip. */
-function ping(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
+function ping(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
   const res = emptyResult(o.mode);
   const count = o.count === 0 ? 10000 : o.count;
   const rtt = new Float64Array(count);
@@ -306,7 +306,7 @@ function ping(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
 }
 
 /** Sends every packet it receives back, copying the payload into a TX slot. */
-function pong(port: Port, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
+function pong(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
   const res = emptyResult(o.mode);
   const tx = port.tx;
   const rx = port.rx;

@@ -9,7 +9,7 @@ import type { TransferListItem } from 'node:worker_threads';
 import { ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
 import { RolePool } from '../roles.js';
-import { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
+import { Control, RoleStats, STOP_ALL, STOP_FORWARDERS, STOP_SENDERS } from './control.js';
 
 export interface IntervalReport {
   /** Seconds since the go, at the end of the interval. */
@@ -28,6 +28,8 @@ export interface SessionRole {
   transfer?: TransferListItem[];
   /** Senders stop first; the others stop after them and drain. */
   sender: boolean;
+  /** Forwarders (kloops) stop after the senders and before the receivers. */
+  forwarder?: boolean;
   /** The role whose stats are sampled for the per-interval rates. */
   measured?: boolean;
 }
@@ -89,6 +91,8 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
     const intervals = await sample(stats[measured], start, o, sendersDone, () => over);
     ctl.stop(STOP_SENDERS);
     await Promise.allSettled(runs.filter((_, i) => roles[i].sender));
+    ctl.stop(STOP_FORWARDERS);
+    await Promise.allSettled(runs.filter((_, i) => roles[i].forwarder));
     ctl.stop(STOP_ALL);
     await settled;
     if (failure !== undefined) throw failure;

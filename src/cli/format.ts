@@ -46,6 +46,12 @@ export function formatPktGenSummary(r: PktGenRunResult): string {
     `drops ${r.drops}, seq errors ${r.seqErrors}, notifies/packet ${r.notifiesPerPacket.toExponential(2)}, ` +
       `${r.threads} worker threads on ${r.cores} cores (${r.cpu}, Node ${r.node})`,
   ];
+  if (r.tx === 'guest' || r.rx === 'guest') {
+    lines.push(
+      `passthrough: tx ${r.tx}, rx ${r.rx}; kicks/packet ${r.kicksPerPacket.toExponential(2)}, ` +
+        `irqs/packet ${r.irqsPerPacket.toExponential(2)}, kloop wake-ups ${r.kloopWakeupsPerSecond.toFixed(0)}/s`,
+    );
+  }
   if (r.valeCtl) lines.push(formatValeCtl(r.valeCtl).trimEnd());
   if (r.rtt) {
     lines.push(

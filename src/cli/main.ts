@@ -48,6 +48,10 @@ pkt-gen options:
   --spin-us N            busy-poll time before poll() sleeps (200; 0 sleeps at once)
   --report-ms N          report interval (1000)
   --senders N            VALE: N sender workers (vale0:a, vale0:a2 ...) into vale0:b (1)
+  --tx host|guest        who sends: a host app, or an app in a guest VM (passthrough) (host)
+  --rx host|guest        who receives (host)
+  --linger-us N          passthrough: a kloop stays awake this long after its last work (100)
+  --busy-wait            passthrough: kloops never sleep, so guests never kick
   --json                 print one JSON object instead of the report
 bench run <file.json | built-in name> options:
   --out DIR              parent directory of the run's directory (results)
@@ -118,8 +122,20 @@ const PKTGEN_FLAGS = {
   'spin-us': { type: 'string' },
   'report-ms': { type: 'string' },
   senders: { type: 'string' },
+  tx: { type: 'string' },
+  rx: { type: 'string' },
+  'linger-us': { type: 'string' },
+  'busy-wait': { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
+
+/** --tx/--rx: who runs that side; emulated NICs come with their own issue. */
+function endpoint(o: Opts, side: 'tx' | 'rx'): 'host' | 'guest' {
+  const v = (o[side] as string | undefined) ?? 'host';
+  if (v === 'emulated') throw new UsageError(`--${side} emulated: the emulated NIC is not available yet`);
+  if (v !== 'host' && v !== 'guest') throw new UsageError(`--${side} must be host or guest, got '${v}'`);
+  return v;
+}
 
 async function pktgen(argv: string[]): Promise<void> {
   const o = parse(argv, PKTGEN_FLAGS);
@@ -142,6 +158,10 @@ async function pktgen(argv: string[]): Promise<void> {
     spinUs: num(o, 'spin-us', 200, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
     reportMs: num(o, 'report-ms', 1000, (v) => v >= 10, 'at least 10'),
     senders: num(o, 'senders', 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16'),
+    tx: endpoint(o, 'tx'),
+    rx: endpoint(o, 'rx'),
+    lingerUs: num(o, 'linger-us', 100, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
+    busyWait: o['busy-wait'] === true,
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;

@@ -8,7 +8,9 @@ import { BELL_SLEEP, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_KICK } from '../../sh
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { wakeSleeper } from '../kernel/kring.js';
+import { POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
+import { spinIterations } from '../spin.js';
 import { Csb } from './csb.js';
 import type { GuestDescriptor } from './hypervisor.js';
 
@@ -61,6 +63,12 @@ export class GuestPort {
     return this.region.bufSize;
   }
 
+  /** Default busy-poll time before poll() sleeps, in microseconds. */
+  spinUs = 0;
+  /** Times poll slept, and times an interrupt woke it. */
+  sleeps = 0;
+  wakeups = 0;
+
   txsync(): boolean {
     for (let e = 0; e < this.txRings.length; e++) this.sync(e);
     return true;
@@ -69,6 +77,86 @@ export class GuestPort {
     for (let e = this.txRings.length; e < this.hdr.length; e++) this.sync(e);
     return true;
   }
+
+  /**
+   * poll() as on the host, through the CSB: sync; spin watching ktoa; then ask for an
+   * interrupt (appl_need_kick), re-check, and sleep on the irq word.
+   */
+  poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
+    let ready = this.check(events);
+    if (ready !== 0 || timeoutMs === 0) return ready;
+    if (spinUs > 0) {
+      const us = timeoutMs >= 0 ? Math.min(spinUs, timeoutMs * 1000) : spinUs;
+      for (let i = spinIterations(us); i > 0; i--) {
+        if (this.hostMoved(events)) {
+          ready = this.check(events);
+          if (ready !== 0) return ready;
+        }
+      }
+    }
+    const c = this.csb;
+    const start = performance.now();
+    for (;;) {
+      const irq = Atomics.load(c.i32, c.irq);
+      this.needKick(events, 1);
+      // Re-check after asking: an update after this point comes with an interrupt.
+      if (this.hostMoved(events)) {
+        this.needKick(events, 0);
+        ready = this.check(events);
+        if (ready !== 0) return ready;
+        continue;
+      }
+      const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
+      if (left <= 0) {
+        this.needKick(events, 0);
+        return 0;
+      }
+      this.sleeps++;
+      if (Atomics.wait(c.i32, c.irq, irq, left) === 'ok') this.wakeups++;
+      this.needKick(events, 0);
+      ready = this.check(events);
+      if (ready !== 0) return ready;
+    }
+  }
+
+  /** Syncs the rings of interest; the events whose ring has slots past cur. */
+  private check(events: number): number {
+    let ready = 0;
+    if (events & POLLOUT) {
+      this.txsync();
+      for (const r of this.txRings) if (r.cur !== r.tail) ready |= POLLOUT;
+    }
+    if (events & POLLIN) {
+      this.rxsync();
+      for (const r of this.rxRings) if (r.cur !== r.tail) ready |= POLLIN;
+    }
+    return ready;
+  }
+
+  /** True when ktoa has a tail the guest's ring does not show yet. */
+  private hostMoved(events: number): boolean {
+    const c = this.csb;
+    const i32 = this.region.i32;
+    for (let e = 0; e < this.hdr.length; e++) {
+      const want = e < this.txRings.length ? events & POLLOUT : events & POLLIN;
+      if (want && Atomics.load(c.i32, c.hwtail(e)) !== i32[this.hdr[e] + RING_TAIL]) return true;
+    }
+    return false;
+  }
+
+  private needKick(events: number, v: number): void {
+    const c = this.csb;
+    for (let e = 0; e < this.hdr.length; e++) {
+      const want = e < this.txRings.length ? events & POLLOUT : events & POLLIN;
+      if (want) Atomics.store(c.i32, c.applNeedKick(e), v);
+    }
+  }
+
+  counters(): { kicks: number; sleeps: number; wakeups: number } {
+    return { kicks: this.kicks, sleeps: this.sleeps, wakeups: this.wakeups };
+  }
+
+  close(): void {}
 
   /** One ring's sync through the CSB. The guest's own ring header is plain memory. */
   private sync(e: number): void {

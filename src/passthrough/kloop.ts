@@ -5,7 +5,9 @@
  * is one pass over the rings (TX, then RX); the worker loop around it (linger, sleep on
  * the bell) is the next piece.
  */
+import { BELL_SLEEP, SLEEP_KICK, SLEEP_RX, SLEEP_TX } from '../../shm/layout.js';
 import { KernelPort } from '../kernel/attach.js';
+import { spinIterations } from '../spin.js';
 import { Csb } from './csb.js';
 import type { KloopDescriptor } from './hypervisor.js';
 
@@ -52,6 +54,49 @@ export class Kloop {
       }
     }
     return work;
+  }
+
+  /** Times the kloop slept, and was woken (a kick or the peer's news). */
+  sleeps = 0;
+  wakeups = 0;
+
+  /**
+   * The kloop's life: step while there is work; when there is none, linger (keep
+   * stepping) for about `lingerUs`, then ask for kicks, say what wakes it on the bell,
+   * re-check, and sleep. `busyWait` never sleeps, so the guest never needs to kick.
+   * Returns when `stop()` says so, after a last pass.
+   */
+  run(o: { lingerUs: number; busyWait: boolean; pollMs: number; stop: () => boolean }): void {
+    const c = this.csb;
+    const bell = this.port.bell;
+    const rings = this.port.txk.length + this.port.rxk.length;
+    const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
+    // One step costs about eight loads: the linger budget is counted in steps, not read
+    // from a clock (a clock read allocates).
+    const lingerSteps = Math.ceil(spinIterations(o.lingerUs) / 8);
+    let idle = 0;
+    let iter = 0;
+    for (;;) {
+      if ((iter++ & 63) === 0 && o.stop()) break;
+      if (this.step()) {
+        idle = 0;
+        continue;
+      }
+      if (o.busyWait || ++idle < lingerSteps) continue;
+      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), 1);
+      Atomics.store(bell, BELL_SLEEP, bits);
+      if (!this.step()) {
+        this.sleeps++;
+        if (Atomics.wait(bell, BELL_SLEEP, bits, o.pollMs) === 'ok') this.wakeups++;
+      }
+      Atomics.store(bell, BELL_SLEEP, 0);
+      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), 0);
+      idle = 0;
+      iter = 0;
+    }
+    while (this.step()) {
+      // Last pass: whatever the guest published before the stop goes through.
+    }
   }
 
   close(): void {
