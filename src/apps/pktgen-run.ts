@@ -41,7 +41,7 @@ export interface PktGenRunOptions {
   /** Who runs the sender and the receiver: a host app, or an app in a guest VM (passthrough). */
   tx?: Endpoint;
   rx?: Endpoint;
-  /** Passthrough: how long a kloop stays awake after its last work (µs; default 100). */
+  /** Passthrough: how long a kloop stays awake after its last work (µs; default 1000). */
   lingerUs?: number;
   /** Passthrough: kloops never sleep (the guest never kicks). */
   busyWait?: boolean;
@@ -187,7 +187,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     measured: mode !== 'ping',
   };
   const kloopRoles = kloops.map((k) => ({
-    task: { role: 'kloop', kloop: k, lingerUs: o.lingerUs ?? 100, busyWait: o.busyWait ?? false, logLevel: level },
+    task: { role: 'kloop', kloop: k, lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level },
     sender: false,
     forwarder: true,
   }));

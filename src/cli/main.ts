@@ -2,6 +2,7 @@
 /**
  * The sabnetmap command line. Bad input is one line on stderr and exit code 2.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { formatMicro, runMicroBench } from '../../bench/micro.js';
 import { runPeersBench } from '../../bench/peers.js';
@@ -45,12 +46,13 @@ pkt-gen options:
   --ring N               slots per ring, 2..16384, any size (1024)
   --seconds S            measured time after warm-up (3); 0 with --count runs to the count
   --count N              packets to send (0 = until --seconds)
-  --spin-us N            busy-poll time before poll() sleeps (200; 0 sleeps at once)
+  --spin-us N            busy-poll time before poll() sleeps (200 while every thread has a
+                         core, else 0: a spinner would starve the thread it waits for)
   --report-ms N          report interval (1000)
   --senders N            VALE: N sender workers (vale0:a, vale0:a2 ...) into vale0:b (1)
   --tx host|guest        who sends: a host app, or an app in a guest VM (passthrough) (host)
   --rx host|guest        who receives (host)
-  --linger-us N          passthrough: a kloop stays awake this long after its last work (100)
+  --linger-us N          passthrough: a kloop stays awake this long after its last work (1000)
   --busy-wait            passthrough: kloops never sleep, so guests never kick
   --json                 print one JSON object instead of the report
 bench run <file.json | built-in name> options:
@@ -147,6 +149,13 @@ async function pktgen(argv: string[]): Promise<void> {
     throw new UsageError(`--mode must be tx, txseq or ping, got '${mode}'`);
   }
   const count = num(o, 'count', 0, (v) => isInt(v) && v >= 0, 'a non-negative integer');
+  const tx = endpoint(o, 'tx');
+  const rx = endpoint(o, 'rx');
+  const senders = num(o, 'senders', 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16');
+  // Spinning pays only while every thread has a core: with more threads than cores (a
+  // guest and its kloop, several senders) a spinner starves the thread it waits for.
+  const threads = senders + 1 + (tx === 'guest' ? 1 : 0) + (rx === 'guest' ? 1 : 0);
+  const spinDefault = threads <= availableParallelism() ? 200 : 0;
   const opts = {
     port: port as 'pipe' | 'vale',
     mode: mode as 'tx' | 'txseq' | 'ping',
@@ -155,12 +164,12 @@ async function pktgen(argv: string[]): Promise<void> {
     ring: num(o, 'ring', 1024, isInt, 'an integer'),
     seconds: num(o, 'seconds', count > 0 ? 0 : 3, (v) => v >= 0 && v <= 3600, 'a number of seconds from 0 to 3600'),
     count,
-    spinUs: num(o, 'spin-us', 200, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
+    spinUs: num(o, 'spin-us', spinDefault, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
     reportMs: num(o, 'report-ms', 1000, (v) => v >= 10, 'at least 10'),
-    senders: num(o, 'senders', 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16'),
-    tx: endpoint(o, 'tx'),
-    rx: endpoint(o, 'rx'),
-    lingerUs: num(o, 'linger-us', 100, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
+    senders,
+    tx,
+    rx,
+    lingerUs: num(o, 'linger-us', 1000, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
     busyWait: o['busy-wait'] === true,
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
