@@ -47,7 +47,7 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['negative count', ['pkt-gen', '--count', '-5'], /count/],
   ['seconds 0 without a count (a run that would never end)', ['pkt-gen', '--seconds', '0'], /seconds|count/],
   ['an unknown command', ['nope'], /nope/],
-  ['a guest ping endpoint (not built yet)', ['ping', '--a', 'guest'], /guest/],
+  ['an emulated ping endpoint (not built yet)', ['ping', '--a', 'emulated'], /emulated/],
   ['an unknown ping peer mode', ['ping', '--peer', 'drowsy'], /peer/],
   ['a ping count of 0', ['ping', '--count', '0'], /count/],
 ];
@@ -117,6 +117,15 @@ describe('sabnetmap pkt-gen --json', () => {
 });
 
 describe('sabnetmap ping --json', () => {
+  it('a guest endpoint, asleep: the round trips go through the CSB, with interrupts', async () => {
+    const r = await cli(['ping', '--a', 'guest', '--peer', 'asleep', '--count', '300', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ a: 'guest', b: 'host', count: 300, threads: 3 });
+    expect(out.rttUs.min).toBeLessThanOrEqual(out.rttUs.median);
+    expect(out.irqsPerPacket).toBeGreaterThan(0);
+  });
+
   it.each([
     ['pipe', 'asleep'],
     ['vale', 'awake'],

@@ -257,13 +257,12 @@ async function ping(argv: string[]): Promise<void> {
   if (o.help) return void process.stdout.write(HELP);
   const port = (o.port as string | undefined) ?? 'pipe';
   if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
-  for (const side of ['a', 'b'] as const) {
+  const ends = (['a', 'b'] as const).map((side) => {
     const v = (o[side] as string | undefined) ?? 'host';
-    if (v === 'guest' || v === 'emulated') {
-      throw new UsageError(`--${side} ${v}: guest endpoints are not available yet (they come with passthrough)`);
-    }
-    if (v !== 'host') throw new UsageError(`--${side} must be host, got '${v}'`);
-  }
+    if (v === 'emulated') throw new UsageError(`--${side} emulated: the emulated NIC is not available yet`);
+    if (v !== 'host' && v !== 'guest') throw new UsageError(`--${side} must be host or guest, got '${v}'`);
+    return v;
+  });
   const peer = (o.peer as string | undefined) ?? 'asleep';
   if (peer !== 'awake' && peer !== 'asleep') throw new UsageError(`--peer must be awake or asleep, got '${peer}'`);
   const count = num(o, 'count', 10_000, (v) => isInt(v) && v >= 1 && v <= 1e8, 'an integer from 1 to 1e8');
@@ -271,18 +270,32 @@ async function ping(argv: string[]): Promise<void> {
   // Awake: poll never sleeps (it spins for its whole 50 ms timeout, then spins again);
   // asleep: poll sleeps at once and every packet is a wake-up.
   const spinUs = peer === 'awake' ? 1e7 : 0;
-  const r = await runPktGenPair({ port: port as 'pipe' | 'vale', mode: 'ping', count, len, batch: 1, spinUs });
+  // An awake guest's kloop busy-waits too: nobody on the path sleeps.
+  const r = await runPktGenPair({
+    port: port as 'pipe' | 'vale',
+    mode: 'ping',
+    count,
+    len,
+    batch: 1,
+    spinUs,
+    tx: ends[0],
+    rx: ends[1],
+    busyWait: peer === 'awake',
+  });
   const rtt = r.rtt ?? { count: 0, min: 0, median: 0, p99: 0, max: 0 };
   const out = {
     port,
-    a: 'host',
-    b: 'host',
+    a: ends[0],
+    b: ends[1],
     peer,
     len,
     count: rtt.count,
     rttUs: { min: rtt.min, median: rtt.median, p99: rtt.p99, max: rtt.max },
     notifiesPerPacket: r.notifiesPerPacket,
     sleepsPerPacket: r.sleepsPerPacket,
+    kicksPerPacket: r.kicksPerPacket,
+    irqsPerPacket: r.irqsPerPacket,
+    threads: r.threads,
     cores: r.cores,
     cpu: r.cpu,
     node: r.node,
@@ -290,7 +303,7 @@ async function ping(argv: string[]): Promise<void> {
   if (o.json === true) process.stdout.write(`${JSON.stringify(out)}\n`);
   else {
     process.stdout.write(
-      `ping over ${port}, host <-> host, peer ${peer}: ${rtt.count} round trips, RTT min ${rtt.min.toFixed(2)} us, ` +
+      `ping over ${port}, ${ends[0]} <-> ${ends[1]}, peer ${peer}: ${rtt.count} round trips, RTT min ${rtt.min.toFixed(2)} us, ` +
         `median ${rtt.median.toFixed(2)} us, p99 ${rtt.p99.toFixed(2)} us (${r.cores} cores, Node ${r.node})\n`,
     );
   }
