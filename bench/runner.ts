@@ -168,8 +168,8 @@ function pktgenMetrics(r: PktGenRunResult): Metrics {
 const POINT_OVERHEAD_S = 0.3;
 
 /**
- * One runner per experiment. Today both run host apps on pipes; VALE ports, guest VMs and
- * emulated-NIC guests will choose their topology here from `s.port` and `s.endpoints`.
+ * One runner per experiment. pktgen takes its topology from `s.port` (pipe, VALE) and
+ * `s.endpoints` (host apps or guest VMs); emulated-NIC guests will come here too.
  */
 export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   pktgen: {
@@ -177,6 +177,8 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
     async run(s, p) {
       const r = await runPktGenPair({
         port: s.port,
+        tx: s.endpoints.tx,
+        rx: s.endpoints.rx,
         mode: s.mode,
         len: p.len,
         batch: p.batch,

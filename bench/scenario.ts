@@ -31,12 +31,12 @@ const FUTURE_PORTS: Record<string, string> = {
   nic: 'emulated NIC ports are not available yet (they come with the emulated-NIC issue); use pipe or vale',
 };
 
-/** Who runs each side: a host app today; guest VMs and emulated-NIC guests come later. */
-export const ENDPOINT_KINDS = ['host'] as const;
+/** Who runs each side: a host app or a guest VM (passthrough); emulated-NIC guests come later. */
+export const ENDPOINT_KINDS = ['host', 'guest'] as const;
 export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
 const FUTURE_ENDPOINTS: Record<string, string> = {
-  guest: "guest VM endpoints are not available yet (they come with passthrough); only 'host' today",
-  emulated: "emulated-NIC guest endpoints are not available yet (they come with the emulated NIC); only 'host' today",
+  emulated:
+    "emulated-NIC guest endpoints are not available yet (they come with the emulated NIC); only 'host' or 'guest' today",
 };
 
 export const MODES = ['tx', 'txseq', 'ping'] as const;

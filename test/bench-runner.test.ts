@@ -54,10 +54,10 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
   ['an emulated NIC port', edit((s) => (s.port = 'nic')), 'scenario.port', /emulated NIC ports are not available yet/],
   ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be one of pipe, vale, got "tap"/],
   [
-    'a guest endpoint',
-    edit((s) => (s.endpoints = { tx: 'guest', rx: 'host' })),
+    'an unknown endpoint',
+    edit((s) => (s.endpoints = { tx: 'vm', rx: 'host' })),
     'scenario.endpoints.tx',
-    /guest VM endpoints are not available yet/,
+    /must be one of host, guest, got "vm"/,
   ],
   [
     'an emulated-NIC endpoint',
