@@ -17,7 +17,7 @@ import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
 import type { KRing } from './kernel/kring.js';
 import { NetmapRing } from './ring.js';
-import { spinIterations } from './spin.js';
+import { type Spinnable, spinPoll } from './spin.js';
 
 /** What an app needs of a port: a host Port, or a guest's GuestPort (passthrough). */
 export interface NetmapPort {
@@ -43,7 +43,7 @@ export interface RingCounters extends CountersByName {
   dir: 'tx' | 'rx';
 }
 
-export class Port {
+export class Port implements Spinnable {
   readonly name: string;
   readonly txRings: readonly NetmapRing[];
   readonly rxRings: readonly NetmapRing[];
@@ -108,17 +108,8 @@ export class Port {
   poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    if (spinUs > 0) {
-      // Busy-poll: watch only the words the peer publishes; sync when one moves. The
-      // budget is counted in loads, not read from a clock: performance.now() allocates.
-      const us = timeoutMs >= 0 ? Math.min(spinUs, timeoutMs * 1000) : spinUs;
-      for (let i = spinIterations(us); i > 0; i--) {
-        if (this.peerMoved(events)) {
-          ready = this.check(events);
-          if (ready !== 0) return ready;
-        }
-      }
-    }
+    ready = spinPoll(this, events, spinUs, timeoutMs);
+    if (ready !== 0) return ready;
     const start = performance.now();
     const bits = this.sleepBits(events);
     for (;;) {
@@ -237,7 +228,8 @@ export class Port {
   }
 
   /** Runs the syncs poll needs and returns the events that are ready (from the kernel's view: no extra loads). */
-  private check(events: number): number {
+  /** @internal */
+  check(events: number): number {
     this.checkOpen();
     let ready = 0;
     if (events & POLLOUT) {
@@ -257,8 +249,8 @@ export class Port {
     return ready;
   }
 
-  /** True when a ring of interest has a new tail from the peer (one load per ring). */
-  private peerMoved(events: number): boolean {
+  /** @internal True when a ring of interest has a new tail from the peer (one load per ring). */
+  moved(events: number): boolean {
     if (events & POLLOUT) for (let i = 0; i < this.txk.length; i++) if (this.txk[i].peerMoved()) return true;
     if (events & POLLIN) for (let i = 0; i < this.rxk.length; i++) if (this.rxk[i].peerMoved()) return true;
     return false;

@@ -25,3 +25,28 @@ export function spinIterations(us: number): number {
   }
   return Math.ceil(us * loadsPerUs);
 }
+
+/** What a busy-poll needs: did the other side publish, and is anything ready now. */
+export interface Spinnable {
+  /** True when the other side published something this side has not synced yet. */
+  moved(events: number): boolean;
+  /** Syncs and returns the ready poll events (0 if none). */
+  check(events: number): number;
+}
+
+/**
+ * The busy-poll phase of poll(), shared by host ports and guest ports: for about `spinUs`
+ * (capped by the timeout) watch only what the other side publishes, and sync when it
+ * moves. Returns the ready events, or 0 when the spin ran out.
+ */
+export function spinPoll(p: Spinnable, events: number, spinUs: number, timeoutMs: number): number {
+  if (!(spinUs > 0)) return 0;
+  const us = timeoutMs >= 0 ? Math.min(spinUs, timeoutMs * 1000) : spinUs;
+  for (let i = spinIterations(us); i > 0; i--) {
+    if (p.moved(events)) {
+      const ready = p.check(events);
+      if (ready !== 0) return ready;
+    }
+  }
+  return 0;
+}

@@ -10,11 +10,11 @@ import { NetmapError } from '../errors.js';
 import { wakeSleeper } from '../kernel/kring.js';
 import { POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
-import { spinIterations } from '../spin.js';
+import { type Spinnable, spinPoll } from '../spin.js';
 import { Csb } from './csb.js';
 import type { GuestDescriptor } from './hypervisor.js';
 
-export class GuestPort {
+export class GuestPort implements Spinnable {
   readonly name: string;
   readonly txRings: readonly NetmapRing[];
   readonly rxRings: readonly NetmapRing[];
@@ -85,22 +85,15 @@ export class GuestPort {
   poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    if (spinUs > 0) {
-      const us = timeoutMs >= 0 ? Math.min(spinUs, timeoutMs * 1000) : spinUs;
-      for (let i = spinIterations(us); i > 0; i--) {
-        if (this.hostMoved(events)) {
-          ready = this.check(events);
-          if (ready !== 0) return ready;
-        }
-      }
-    }
+    ready = spinPoll(this, events, spinUs, timeoutMs);
+    if (ready !== 0) return ready;
     const c = this.csb;
     const start = performance.now();
     for (;;) {
       const irq = Atomics.load(c.i32, c.irq);
       this.needKick(events, 1);
       // Re-check after asking: an update after this point comes with an interrupt.
-      if (this.hostMoved(events)) {
+      if (this.moved(events)) {
         this.needKick(events, 0);
         ready = this.check(events);
         if (ready !== 0) return ready;
@@ -119,8 +112,8 @@ export class GuestPort {
     }
   }
 
-  /** Syncs the rings of interest; the events whose ring has slots past cur. */
-  private check(events: number): number {
+  /** @internal Syncs the rings of interest; the events whose ring has slots past cur. */
+  check(events: number): number {
     let ready = 0;
     if (events & POLLOUT) {
       this.txsync();
@@ -133,8 +126,8 @@ export class GuestPort {
     return ready;
   }
 
-  /** True when ktoa has a tail the guest's ring does not show yet. */
-  private hostMoved(events: number): boolean {
+  /** @internal True when ktoa has a tail the guest's ring does not show yet. */
+  moved(events: number): boolean {
     const c = this.csb;
     const i32 = this.region.i32;
     for (let e = 0; e < this.hdr.length; e++) {
