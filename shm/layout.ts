@@ -103,13 +103,11 @@ export const KC_COUNT = 7;
 export const COUNTER_NAMES = ['syncs', 'packets', 'notifies', 'wakeups', 'errors', 'drops', 'sleeps'] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export const KRING_BYTES = 6 * CACHE_LINE_BYTES;
-export const KRING_WORDS = KRING_BYTES / 4;
 
 // ---- kernel memory: one block per interface (port end) after the krings ----
 // pair 0: the attach word (1 while a user holds this end: netmap's EBUSY)
 export const KIF_USERS = 0;
 export const KIF_BYTES = 2 * CACHE_LINE_BYTES;
-export const KIF_WORDS = KIF_BYTES / 4;
 
 // ---- the bell: one small SAB per interface holding its sleep word (a futex) ----
 // Kept apart from kernel memory because a passthrough guest must hold it (a kick is a
@@ -170,20 +168,18 @@ export const CSB_KTOA = WORDS_PER_LINE; // word offset of the ktoa line inside a
 export const KTOA_HWCUR = 0;
 export const KTOA_HWTAIL = 1;
 export const KTOA_KERN_NEED_KICK = 2;
-/** After the entries: the kick word (guest -> host) and the irq word (host -> guest). */
-export const CSB_KICK_LINE = 0;
-export const CSB_IRQ_LINE = 1;
+/**
+ * After the entries, one line: the irq word (host -> guest). A kick (guest -> host) is a
+ * wake-up on the interface's bell, which also carries the peer's news to the kloop.
+ */
 export function csbBytes(numRings: number): number {
-  return numRings * CSB_ENTRY_BYTES + 2 * CACHE_LINE_BYTES;
+  return numRings * CSB_ENTRY_BYTES + CACHE_LINE_BYTES;
 }
 export function csbEntryWord(ring: number): number {
   return (ring * CSB_ENTRY_BYTES) / 4;
 }
-export function csbKickWord(numRings: number): number {
-  return (numRings * CSB_ENTRY_BYTES + CSB_KICK_LINE * CACHE_LINE_BYTES) / 4;
-}
 export function csbIrqWord(numRings: number): number {
-  return (numRings * CSB_ENTRY_BYTES + CSB_IRQ_LINE * CACHE_LINE_BYTES) / 4;
+  return (numRings * CSB_ENTRY_BYTES) / 4;
 }
 
 // ---- control block shared by a scenario's roles: stop flag and start barrier ----

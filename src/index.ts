@@ -22,6 +22,11 @@ export { valeCounters } from './kernel/vale.js';
 export { LOG_LEVELS, type LogLevel, setLogLevel } from './log.js';
 export { type ParsedName, parsePortName } from './names.js';
 export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
+export { Csb } from './passthrough/csb.js';
+export { GuestPort } from './passthrough/guest.js';
+export { type GuestDescriptor, type KloopDescriptor, passThrough } from './passthrough/hypervisor.js';
+export { Kloop, type KloopResult } from './passthrough/kloop.js';
+export type { NetmapPort } from './port.js';
 export {
   type PipeDescriptor,
   POLLIN,

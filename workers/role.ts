@@ -12,7 +12,7 @@ import { type LogLevel, setLogLevel } from '../src/log.js';
 import { attachPort } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
-import { Kloop } from '../src/passthrough/kloop.js';
+import { Kloop, type KloopResult } from '../src/passthrough/kloop.js';
 import { Port, type PortDescriptor } from '../src/port.js';
 
 export interface PktGenTask {
@@ -34,13 +34,6 @@ export interface KloopTask {
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
-}
-
-export interface KloopResult {
-  irqs: number;
-  sleeps: number;
-  wakeups: number;
-  errors: number;
 }
 
 export type RoleTask = PktGenTask | PeerTask | KloopTask;

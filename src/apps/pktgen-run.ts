@@ -4,13 +4,13 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
-import type { KloopResult } from '../../workers/role.js';
 import { type CountersByName, sumCounters } from '../counters.js';
 import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
 import { type GuestDescriptor, type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
+import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import type { AllocReport } from './alloc.js';
 import type { Mac } from './frame.js';

@@ -131,8 +131,15 @@ const PKTGEN_FLAGS = {
   json: { type: 'boolean' },
 } as const;
 
-/** --tx/--rx: who runs that side; emulated NICs come with their own issue. */
-function endpoint(o: Opts, side: 'tx' | 'rx'): 'host' | 'guest' {
+/** --port: a pipe or a VALE switch. */
+function portType(o: Opts): 'pipe' | 'vale' {
+  const port = (o.port as string | undefined) ?? 'pipe';
+  if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
+  return port;
+}
+
+/** --tx/--rx (--a/--b for ping): who runs that side; emulated NICs come with their own issue. */
+function endpoint(o: Opts, side: 'tx' | 'rx' | 'a' | 'b'): 'host' | 'guest' {
   const v = (o[side] as string | undefined) ?? 'host';
   if (v === 'emulated') throw new UsageError(`--${side} emulated: the emulated NIC is not available yet`);
   if (v !== 'host' && v !== 'guest') throw new UsageError(`--${side} must be host or guest, got '${v}'`);
@@ -142,8 +149,7 @@ function endpoint(o: Opts, side: 'tx' | 'rx'): 'host' | 'guest' {
 async function pktgen(argv: string[]): Promise<void> {
   const o = parse(argv, PKTGEN_FLAGS);
   if (o.help) return void process.stdout.write(HELP);
-  const port = (o.port as string | undefined) ?? 'pipe';
-  if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
+  const port = portType(o);
   const mode = (o.mode as string | undefined) ?? 'tx';
   if (mode !== 'tx' && mode !== 'txseq' && mode !== 'ping') {
     throw new UsageError(`--mode must be tx, txseq or ping, got '${mode}'`);
@@ -157,7 +163,7 @@ async function pktgen(argv: string[]): Promise<void> {
   const threads = senders + 1 + (tx === 'guest' ? 1 : 0) + (rx === 'guest' ? 1 : 0);
   const spinDefault = threads <= availableParallelism() ? 200 : 0;
   const opts = {
-    port: port as 'pipe' | 'vale',
+    port,
     mode: mode as 'tx' | 'txseq' | 'ping',
     len: num(o, 'len', 60, isInt, 'an integer'),
     batch: num(o, 'batch', 64, (v) => isInt(v) && v >= 1, 'a positive integer'),
@@ -255,14 +261,8 @@ async function ping(argv: string[]): Promise<void> {
     json: { type: 'boolean' },
   });
   if (o.help) return void process.stdout.write(HELP);
-  const port = (o.port as string | undefined) ?? 'pipe';
-  if (port !== 'pipe' && port !== 'vale') throw new UsageError(`--port must be pipe or vale, got '${port}'`);
-  const ends = (['a', 'b'] as const).map((side) => {
-    const v = (o[side] as string | undefined) ?? 'host';
-    if (v === 'emulated') throw new UsageError(`--${side} emulated: the emulated NIC is not available yet`);
-    if (v !== 'host' && v !== 'guest') throw new UsageError(`--${side} must be host or guest, got '${v}'`);
-    return v;
-  });
+  const port = portType(o);
+  const ends = [endpoint(o, 'a'), endpoint(o, 'b')];
   const peer = (o.peer as string | undefined) ?? 'asleep';
   if (peer !== 'awake' && peer !== 'asleep') throw new UsageError(`--peer must be awake or asleep, got '${peer}'`);
   const count = num(o, 'count', 10_000, (v) => isInt(v) && v >= 1 && v <= 1e8, 'an integer from 1 to 1e8');
@@ -272,7 +272,7 @@ async function ping(argv: string[]): Promise<void> {
   const spinUs = peer === 'awake' ? 1e7 : 0;
   // An awake guest's kloop busy-waits too: nobody on the path sleeps.
   const r = await runPktGenPair({
-    port: port as 'pipe' | 'vale',
+    port,
     mode: 'ping',
     count,
     len,

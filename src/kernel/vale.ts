@@ -27,9 +27,9 @@ import {
   SW_MAGIC,
   SW_MAGIC_WORD,
   SW_PORTS,
+  VALE_COUNTER_NAMES,
   VALE_MAX_PORTS,
   VC_BAD,
-  VC_COUNT,
   VC_DROPS,
   VC_FLOODS,
   VC_LOCK_SPINS,
@@ -340,11 +340,6 @@ export class ValeSwitch {
     return out;
   }
 
-  portCount(): number {
-    this.reap();
-    return this.ports.filter((p) => p !== null).length;
-  }
-
   /** Drops ports whose last user closed them (the word went to 0 in any thread). */
   reap(): void {
     let changed = false;
@@ -378,14 +373,11 @@ export class ValeSwitch {
 export function valeCounters(kmem: SharedArrayBuffer): Record<string, number> {
   const f = new Float64Array(kmem);
   const cb = (leaseBase() * 4 + VL_COUNTERS_BYTE) / 8;
-  return {
-    rx: f[cb + VC_RX],
-    tx: f[cb + VC_TX],
-    drops: f[cb + VC_DROPS],
-    floods: f[cb + VC_FLOODS],
-    bad: f[cb + VC_BAD],
-    lockSpins: f[cb + VC_LOCK_SPINS],
-  };
+  const out: Record<string, number> = {};
+  VALE_COUNTER_NAMES.forEach((name, i) => {
+    out[name] = f[cb + i];
+  });
+  return out;
 }
 
 /**
@@ -717,5 +709,3 @@ class ValeRx implements SyncBackend {
 export function valeBackend(view: SwitchView, index: number, pm: ValePortMemory, id: number, n: number): SyncBackend {
   return id === TX_RING ? new ValeTx(view, index, pm, n) : new ValeRx();
 }
-
-export const VALE_COUNTER_COUNT = VC_COUNT;

@@ -11,6 +11,15 @@ import { spinIterations } from '../spin.js';
 import { Csb } from './csb.js';
 import type { KloopDescriptor } from './hypervisor.js';
 
+/** What a kloop worker reports when it stops. */
+export interface KloopResult {
+  irqs: number;
+  sleeps: number;
+  wakeups: number;
+  /** Syncs refused because the guest wrote impossible head/cur values. */
+  errors: number;
+}
+
 export class Kloop {
   /** Interrupts raised (host -> guest notifications). */
   irqs = 0;
