@@ -169,7 +169,7 @@ const POINT_OVERHEAD_S = 0.3;
 
 /**
  * One runner per experiment. pktgen takes its topology from `s.port` (pipe, VALE) and
- * `s.endpoints` (host apps or guest VMs); emulated-NIC guests will come here too.
+ * `s.endpoints` (host apps, passthrough guests, emulated-NIC guests).
  */
 export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   pktgen: {

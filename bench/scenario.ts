@@ -28,16 +28,13 @@ export const PORT_TYPES = ['pipe', 'vale'] as const;
 export type PortType = (typeof PORT_TYPES)[number];
 /** Port types that are planned but not built yet, and why. */
 const FUTURE_PORTS: Record<string, string> = {
-  nic: 'emulated NIC ports are not available yet (they come with the emulated-NIC issue); use pipe or vale',
+  nic: "'nic' is not a port type: an emulated NIC is an endpoint (endpoints.tx or .rx: 'emulated') on a pipe or vale port",
 };
 
-/** Who runs each side: a host app or a guest VM (passthrough); emulated-NIC guests come later. */
-export const ENDPOINT_KINDS = ['host', 'guest'] as const;
+/** Who runs each side: a host app, a guest VM with passthrough, or a guest VM behind an emulated NIC. */
+export const ENDPOINT_KINDS = ['host', 'guest', 'emulated'] as const;
 export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
-const FUTURE_ENDPOINTS: Record<string, string> = {
-  emulated:
-    "emulated-NIC guest endpoints are not available yet (they come with the emulated NIC); only 'host' or 'guest' today",
-};
+const FUTURE_ENDPOINTS: Record<string, string> = {};
 
 export const MODES = ['tx', 'txseq', 'ping'] as const;
 export type Mode = (typeof MODES)[number];

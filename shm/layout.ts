@@ -99,8 +99,9 @@ export const KC_WAKEUPS = 3; // times the owner was woken from a sleep on this k
 export const KC_ERRORS = 4; // syncs rejected by validation (ring reset)
 export const KC_DROPS = 5; // TX slots dropped (bad buf_idx or len)
 export const KC_SLEEPS = 6; // times the owner went to sleep waiting on this kring
-export const KC_COUNT = 7;
-export const COUNTER_NAMES = ['syncs', 'packets', 'notifies', 'wakeups', 'errors', 'drops', 'sleeps'] as const;
+export const KC_KICKS = 7; // doorbells a guest driver rang for this ring (emulated NIC: MMIO writes)
+export const KC_COUNT = 8;
+export const COUNTER_NAMES = ['syncs', 'packets', 'notifies', 'wakeups', 'errors', 'drops', 'sleeps', 'kicks'] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
 export const KRING_BYTES = 6 * CACHE_LINE_BYTES;
 
@@ -124,6 +125,8 @@ export const BELL_BYTES = CACHE_LINE_BYTES;
 export const VALE_MAX_PORTS = 254;
 export const SW_MAGIC = 0x56414c45; // "VALE"
 export const SW_MAGIC_WORD = 0;
+/** Set once when the namespace closes the switch (Netmap.close()): no port attaches after. */
+export const SW_CLOSED = 1;
 /** Bumped (under the namespace's control) whenever a port attaches or detaches. */
 export const SW_GENERATION = PAIR_WORDS;
 /** Port table: one word per port, 0 = free, else the number of users holding it. */
@@ -145,7 +148,10 @@ export const VL_LEASE_FIRST = PAIR_WORDS + 2; // oldest lease not yet folded int
 export const VL_COUNTERS_BYTE = 2 * PAIR_WORDS * 4;
 export const VC_RX = 0; // packets delivered into this port
 export const VC_TX = 1; // packets this port sent into the switch
-export const VC_DROPS = 2; // packets for this port that did not fit
+// Packets lost at this port: those for it that did not fit, and those it sent to a MAC
+// learned on itself (a switch never sends a frame back out its port; counted, so that
+// sent = received + drops summed over the ports stays exact).
+export const VC_DROPS = 2;
 export const VC_FLOODS = 3; // packets this port sent that were flooded or broadcast
 export const VC_BAD = 4; // frames this port sent that were too short or malformed
 export const VC_LOCK_SPINS = 5; // failed tries on this port's lease lock (contention between senders)
@@ -181,6 +187,39 @@ export function csbEntryWord(ring: number): number {
 export function csbIrqWord(numRings: number): number {
   return (numRings * CSB_ENTRY_BYTES) / 4;
 }
+
+// ---- emulated NIC (e1000-style): descriptors in guest memory, a register file ----
+// Legacy e1000 descriptors, 16 bytes = 4 words. TX: buffer address (64-bit), then
+// length | cso << 16 | cmd << 24, then status | css << 8 | special << 16. RX: buffer
+// address, then length | checksum << 16, then status | errors << 8 | special << 16.
+export const E1K_DESC_BYTES = 16;
+export const E1K_DESC_WORDS = 4;
+export const E1K_DESC_ADDR_LO = 0;
+export const E1K_DESC_ADDR_HI = 1;
+export const E1K_DESC_LEN = 2;
+export const E1K_DESC_STATUS = 3;
+/** TX cmd bits (in the byte at bits 24..31 of the LEN word). */
+export const E1K_TXD_CMD_EOP = 0x01;
+export const E1K_TXD_CMD_IFCS = 0x02;
+export const E1K_TXD_CMD_RS = 0x08;
+/** Status bits: descriptor done; RX end of packet. */
+export const E1K_STA_DD = 0x01;
+export const E1K_RXD_STA_EOP = 0x02;
+/** Interrupt causes (ICR bits): TX descriptor written back, RX timer (a packet arrived). */
+export const E1K_ICR_TXDW = 0x01;
+export const E1K_ICR_RXT0 = 0x80;
+/** Descriptor memory: the TX descriptor ring, then the RX one. */
+export function e1kDescBytes(numSlots: number): number {
+  return 2 * numSlots * E1K_DESC_BYTES;
+}
+// The register file (BAR 0). Pair 0: written by the guest driver (the doorbells: an
+// MMIO write of a tail register is a VM exit). Pair 1: written by the device.
+export const E1K_TDT = 0;
+export const E1K_RDT = 1;
+export const E1K_TDH = PAIR_WORDS + 0;
+export const E1K_RDH = PAIR_WORDS + 1;
+export const E1K_ICR = PAIR_WORDS + 2;
+export const E1K_REGS_BYTES = 2 * PAIR_WORDS * 4;
 
 // ---- control block shared by a scenario's roles: stop flag and start barrier ----
 export const CTL_STOP = 0;

@@ -1,5 +1,23 @@
 export * from '../shm/layout.js';
 export { RegionViews } from '../shm/views.js';
+export {
+  Bridge,
+  type BridgeOptions,
+  type BridgeResult,
+  checkBridgeOptions,
+  runBridge,
+  sharesMemory,
+} from './apps/bridge.js';
+export {
+  type ChainBridgeStats,
+  type ChainKloopStats,
+  type ChainMode,
+  type ChainPort,
+  type ChainRunOptions,
+  type ChainRunResult,
+  MAX_CHAIN,
+  runChain,
+} from './apps/chain-run.js';
 export { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './apps/control.js';
 export { BROADCAST_MAC, type Mac, parseMac, SEQ_OFFSET, writeFrame } from './apps/frame.js';
 export {
@@ -37,3 +55,4 @@ export {
   type ValeDescriptor,
 } from './port.js';
 export { NetmapRing, ringEmpty, ringNext, ringSpace } from './ring.js';
+export { createStopOrder, StopOrder, type StopOrderRef } from './stop-order.js';

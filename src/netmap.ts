@@ -1,11 +1,11 @@
 /**
- * The namespace of ports ("the kernel"): creates pipe memory on first use and hands out
- * descriptors that any thread can attach with `attachPort`.
+ * The namespace of ports ("the kernel"): creates pipe memory and VALE switches on first
+ * use and hands out descriptors that any thread can attach with `attachPort`.
  */
 import { DEFAULT_BUF_SIZE, DEFAULT_RING_SLOTS, MAX_RING_SLOTS, MIN_RING_SLOTS } from '../shm/layout.js';
 import { NetmapError } from './errors.js';
 import { createPipeMemory, type PipeMemory } from './kernel/pipe.js';
-import { createValePortMemory, ValeSwitch } from './kernel/vale.js';
+import { ValeSwitch } from './kernel/vale.js';
 import { parsePortName } from './names.js';
 import { Port, type PortDescriptor } from './port.js';
 
@@ -44,30 +44,52 @@ export function checkPortOptions(opts: PortOptions): Required<PortOptions> {
   return { ringSize, bufSize, extraBufs };
 }
 
+/**
+ * A port that exists is shared as it was made (another user): sizes asked for explicitly
+ * must be its own, as netmap refuses a second registration with other sizes (EINVAL).
+ */
+function checkSameSizes(
+  name: string,
+  what: string,
+  have: { ringSize: number; bufSize: number },
+  opts: PortOptions,
+): void {
+  for (const [key, label] of [
+    ['ringSize', 'ring size'],
+    ['bufSize', 'buffer size'],
+  ] as const) {
+    const want = opts[key];
+    if (want !== undefined && want !== have[key]) {
+      throw new NetmapError('EINVAL', `${name}: the ${what} exists with ${label} ${have[key]}, not ${want}`);
+    }
+  }
+}
+
 export class Netmap {
   private readonly pipes = new Map<string, PipeEntry>();
   private readonly switches = new Map<string, ValeSwitch>();
+  private closed = false;
 
   /** NIOCREGIF without the mapping: a descriptor for `name`, to attach in any thread. */
   register(name: string, opts: PortOptions = {}): PortDescriptor {
+    this.checkOpen();
     const parsed = parsePortName(name);
+    const o = checkPortOptions(opts);
     if (parsed.type === 'vale') {
-      const o = checkPortOptions(opts);
       let sw = this.switches.get(parsed.switchName);
       if (sw === undefined) {
         sw = new ValeSwitch(parsed.switchName);
         this.switches.set(parsed.switchName, sw);
       }
-      const { index, mem } = sw.attach(parsed.port, o.bufSize, () =>
-        createValePortMemory(o.ringSize, o.bufSize, o.extraBufs),
-      );
+      const { index, port, created } = sw.attach(parsed.port, o);
+      if (!created) checkSameSizes(name, 'VALE port', port, opts);
       return {
         type: 'vale',
         name: parsed.name,
-        mem: mem.mem,
-        kmem: mem.kmem,
+        mem: port.mem,
+        kmem: port.kmem,
         ifIndex: 0,
-        bells: [mem.bell],
+        bells: [port.bell],
         switchId: sw.id,
         swmem: sw.swmem,
         portIndex: index,
@@ -75,23 +97,10 @@ export class Netmap {
     }
     let entry = this.pipes.get(parsed.pipe);
     if (entry === undefined) {
-      const o = checkPortOptions(opts);
       entry = { ...createPipeMemory(o.ringSize, o.bufSize, o.extraBufs), ringSize: o.ringSize, bufSize: o.bufSize };
       this.pipes.set(parsed.pipe, entry);
     } else {
-      checkPortOptions(opts);
-      if (opts.ringSize !== undefined && opts.ringSize !== entry.ringSize) {
-        throw new NetmapError(
-          'EINVAL',
-          `${name}: the pipe exists with ring size ${entry.ringSize}, not ${opts.ringSize}`,
-        );
-      }
-      if (opts.bufSize !== undefined && opts.bufSize !== entry.bufSize) {
-        throw new NetmapError(
-          'EINVAL',
-          `${name}: the pipe exists with buffer size ${entry.bufSize}, not ${opts.bufSize}`,
-        );
-      }
+      checkSameSizes(name, 'pipe', entry, opts);
     }
     return {
       type: 'pipe',
@@ -105,6 +114,7 @@ export class Netmap {
 
   /** vale-ctl: every switch with its ports and their counters. */
   valeCtl(): Array<{ switch: string; ports: ReturnType<ValeSwitch['list']> }> {
+    this.checkOpen();
     return [...this.switches.entries()].map(([name, sw]) => ({ switch: name, ports: sw.list() }));
   }
 
@@ -115,8 +125,29 @@ export class Netmap {
 
   /** Forgets a pipe's memory once no thread uses it (its SABs are freed with the last view). */
   destroy(name: string): void {
+    this.checkOpen();
     const parsed = parsePortName(name);
     if (parsed.type === 'pipe') this.pipes.delete(parsed.pipe);
+  }
+
+  /**
+   * Closes the namespace (the kernel goes away): every switch closes its channel, so
+   * nothing of the namespace is left to hold the thread; pipes and switches are
+   * forgotten, and every call but close() then fails with EBADF. Ports already
+   * attached are their users': they keep working until they are closed. A VALE
+   * descriptor no longer attaches (ENOENT: nobody keeps its switch's table); a pipe end
+   * still does (a pipe needs no namespace).
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const sw of this.switches.values()) sw.close();
+    this.switches.clear();
+    this.pipes.clear();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new NetmapError('EBADF', 'this Netmap namespace is closed (Netmap.close())');
   }
 }
 

@@ -51,19 +51,13 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
   ['a name with a slash', edit((s) => (s.name = '../x')), 'scenario.name', /got "\.\.\/x"/],
   ['an unknown top-level key', edit((s) => (s.ports = 'pipe')), 'scenario.ports', /unknown key \(expected name, /],
   ['an unknown experiment', edit((s) => (s.experiment = 'iperf')), 'scenario.experiment', /one of pktgen, peers/],
-  ['an emulated NIC port', edit((s) => (s.port = 'nic')), 'scenario.port', /emulated NIC ports are not available yet/],
+  ['a NIC as a port', edit((s) => (s.port = 'nic')), 'scenario.port', /an emulated NIC is an endpoint/],
   ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be one of pipe, vale, got "tap"/],
   [
     'an unknown endpoint',
     edit((s) => (s.endpoints = { tx: 'vm', rx: 'host' })),
     'scenario.endpoints.tx',
-    /must be one of host, guest, got "vm"/,
-  ],
-  [
-    'an emulated-NIC endpoint',
-    edit((s) => (s.endpoints = { tx: 'host', rx: 'emulated' })),
-    'scenario.endpoints.rx',
-    /emulated-NIC guest endpoints are not available yet/,
+    /must be one of host, guest, emulated, got "vm"/,
   ],
   [
     'an unknown endpoint key',
@@ -175,7 +169,7 @@ describe('scenario validation', () => {
     const e = err as ScenarioError;
     expect(e.code).toBe('EINVAL');
     expect(e.problems.map((p) => p.path)).toEqual(['scenario.port', 'scenario.sweep.batch[2]']);
-    expect(e.message).toMatch(/^scenario\.port: emulated NIC ports are not available yet.* \(and 1 more problem\)$/);
+    expect(e.message).toMatch(/^scenario\.port: 'nic' is not a port type.* \(and 1 more problem\)$/);
     expect(e.message).not.toContain('\n');
   });
 
@@ -397,11 +391,7 @@ describe('sabnetmap bench run: bad input', () => {
       { ...good(), sweep: { batch: [1, 2, 'x'] }, series: undefined },
       /^sabnetmap: scenario\.sweep\.batch\[2\]: must be a positive integer, got "x"$/,
     ],
-    [
-      'an emulated NIC port',
-      { ...good(), port: 'nic' },
-      /^sabnetmap: scenario\.port: emulated NIC ports are not available yet/,
-    ],
+    ['a NIC as a port', { ...good(), port: 'nic' }, /^sabnetmap: scenario\.port: 'nic' is not a port type/],
   ])('%s: one line naming the path, exit 2', async (_what, scenario, line) => {
     const f = join(dir, 'bad.json');
     writeFileSync(f, JSON.stringify(scenario));

@@ -47,7 +47,7 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['negative count', ['pkt-gen', '--count', '-5'], /count/],
   ['seconds 0 without a count (a run that would never end)', ['pkt-gen', '--seconds', '0'], /seconds|count/],
   ['an unknown command', ['nope'], /nope/],
-  ['an emulated ping endpoint (not built yet)', ['ping', '--a', 'emulated'], /emulated/],
+  ['a ping endpoint that does not exist', ['ping', '--a', 'vm'], /host, guest, emulated/],
   ['an unknown ping peer mode', ['ping', '--peer', 'drowsy'], /peer/],
   ['a ping count of 0', ['ping', '--count', '0'], /count/],
 ];

@@ -21,6 +21,10 @@ describe('the package entry point', () => {
       'valeCounters',
       'NS_MOREFRAG',
       'NS_BUF_CHANGED',
+      'runChain',
+      'runBridge',
+      'Bridge',
+      'sharesMemory',
     ]) {
       expect(api, name).toHaveProperty(name);
     }

@@ -2,10 +2,13 @@
  * VALE, the learning switch: netmap's learning-bridge scenario, flooding, runts and bad
  * slots, payload integrity and copies between private regions, isolation of what a
  * port's user can reach, multi-fragment packets, exact drop accounting, the 254-port
- * limit, and, across workers, pkt-gen over VALE, two senders into one receiver with
+ * limit, unicast to the sender's own port, registering a port again, closing the
+ * namespace, and, across workers, pkt-gen over VALE, two senders into one receiver with
  * per-sender sequence checks, ports attached and detached while traffic flows.
  */
+import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NS_MOREFRAG, SW_GENERATION, VALE_MAX_PORTS } from '../shm/layout.js';
@@ -20,7 +23,7 @@ import { createValePortMemory, valeCounters } from '../src/kernel/vale.js';
 import { Netmap, type PortOptions } from '../src/netmap.js';
 import { POLLIN, Port, type PortDescriptor } from '../src/port.js';
 import { RolePool } from '../src/roles.js';
-import { expectCode, type InlineWorker, inlineWorker, payloadByte, requireBuilt } from './helpers.js';
+import { DIST_LIB, expectCode, type InlineWorker, inlineWorker, payloadByte, requireBuilt } from './helpers.js';
 
 beforeAll(() => requireBuilt());
 
@@ -198,6 +201,33 @@ describe('learning bridge', () => {
     send(p[0].port, [frame(mac(0), 60, 6, mac(3))]);
     expect(p.map((x) => recv(x.port).length)).toEqual([0, 0, 0, 1]);
     expect(vc(p[0]).floods).toBe(2);
+  });
+
+  it("unicast to a MAC learned on the sender's own port goes nowhere and counts as the sender's drop", () => {
+    const nm = new Netmap();
+    const p = [0, 1, 2].map((i) => openV(nm, `valeSelf:p${i}`, { ringSize: 16 }));
+    // The switch learns mac(1) on p1 and mac(0) on p0.
+    send(p[1].port, [frame(mac(1), 60, 1)]);
+    send(p[0].port, [frame(mac(0), 60, 2)]);
+    for (const x of p) recv(x.port);
+    const before = p.map((x) => vc(x));
+    // Self-destined and ordinary unicast interleaved: the learned lookup and the
+    // batch's remembered destination both see the self-destined ones.
+    const toSelf = (seed: number) => frame(mac(0), 60, seed, mac(0));
+    const toP1 = (seed: number) => frame(mac(0), 60, seed, mac(1));
+    const batch = [toSelf(3), toSelf(4), toP1(5), toSelf(6), toP1(7)];
+    send(p[0].port, batch);
+    const got = p.map((x) => recv(x.port));
+    expect(got.map((g) => g.length)).toEqual([0, 2, 0]);
+    expectFrag(got[1][0], batch[2]);
+    expectFrag(got[1][1], batch[4]);
+    const after = p.map((x) => vc(x));
+    expect(after[0]).toEqual({ ...before[0], tx: before[0].tx + 5, drops: 3 });
+    expect(after[1]).toEqual({ ...before[1], rx: before[1].rx + 2 });
+    expect(after[2]).toEqual(before[2]);
+    // What pkt-gen sums (rx and drops over the ports) accounts for every unicast sent.
+    const accounted = (c: VC[]) => c.reduce((t, k) => t + k.rx + k.drops, 0);
+    expect(accounted(after) - accounted(before)).toBe(batch.length);
   });
 
   it('runt frames (< 14 bytes) are dropped and counted as bad; the TX slots still come back', () => {
@@ -674,6 +704,38 @@ describe('port life cycle', () => {
     ).toEqual(['a', 'b']);
   });
 
+  it('registering a port again: the same port with the same or no sizes, EINVAL with other sizes', () => {
+    const nm = new Netmap();
+    const sizes = { ringSize: 8, bufSize: 1024 };
+    const d = nm.register('valeE:a', sizes);
+    for (const opts of [{}, sizes, { ringSize: 8 }, { bufSize: 1024 }]) {
+      const again = nm.register('valeE:a', opts);
+      expect(again.mem, JSON.stringify(opts)).toBe(d.mem);
+      expect(again.type === 'vale' && d.type === 'vale' && again.portIndex === d.portIndex).toBe(true);
+    }
+    const ring = expectCode(() => nm.register('valeE:a', { ringSize: 16, bufSize: 1024 }), 'EINVAL');
+    expect(ring.message).toMatch(/valeE:a: the VALE port exists with ring size 8, not 16/);
+    const buf = expectCode(() => nm.register('valeE:a', { bufSize: 2048 }), 'EINVAL');
+    expect(buf.message).toMatch(/valeE:a: the VALE port exists with buffer size 1024, not 2048/);
+    // Refused, nothing changed: still the one port, attachable as it was made.
+    expect(
+      nm
+        .valeCtl()
+        .find((s) => s.switch === 'valeE')
+        ?.ports.map((x) => x.name),
+    ).toEqual(['a']);
+    const a = new Port(d);
+    expect(a.numSlots).toBe(8);
+    expect(a.bufSize).toBe(1024);
+    // Once its last user closes it the name is free: a fresh port, made with the new sizes.
+    a.close();
+    const fresh = nm.register('valeE:a', { ringSize: 16, bufSize: 1024 });
+    expect(fresh.mem).not.toBe(d.mem);
+    const f = new Port(fresh);
+    opened.push(f);
+    expect(f.numSlots).toBe(16);
+  });
+
   it('a port closed in a worker leaves the switch without another register (its memory is not kept)', async () => {
     const nm = new Netmap();
     const a = openV(nm, 'valeK:a', { ringSize: 8 });
@@ -692,6 +754,134 @@ describe('port life cycle', () => {
     send(a.port, [frame(mac(1), 60, 1)]);
     expect(valeCounters(db.kmem)).toEqual(zero());
   });
+
+  it('a worker that closed its last port of a switch attaches another one later (its view is made again)', async () => {
+    const nm = new Netmap();
+    const a = openV(nm, 'valeRe:a', { ringSize: 8 });
+    const d1 = nm.register('valeRe:w1', { ringSize: 8 });
+    const d2 = nm.register('valeRe:w2', { ringSize: 8 });
+    const w = inlineWorker(
+      `
+lib.attachPort(workerData.d1).close();
+// The thread has no port of the switch left: this attach asks the namespace again.
+const port = lib.attachPort(workerData.d2);
+const tx = port.tx;
+const k = tx.cur;
+const b = tx.buf(k);
+b.fill(0xff, 0, 6);
+b.set([2, 0, 0, 0, 0, 7], 6);
+tx.setLen(k, 60);
+tx.setSlotFlags(k, 0);
+tx.advance(tx.next(k));
+port.txsync();
+port.close();
+parentPort.postMessage('sent');
+`,
+      { d1, d2 },
+    );
+    try {
+      expect(await w.next()).toBe('sent');
+      expect(await w.exited).toBe(0);
+    } finally {
+      await w.worker.terminate();
+    }
+    expect(recv(a.port).map((g) => g.len)).toEqual([60]);
+  });
+});
+
+// ---- closing the namespace ----
+
+describe('Netmap.close()', () => {
+  it('is idempotent; then register, open, valeCtl and destroy are EBADF; attached ports keep working', () => {
+    const nm = new Netmap();
+    const a = openV(nm, 'valeQ:a', { ringSize: 8 });
+    const b = openV(nm, 'valeQ:b', { ringSize: 8 });
+    const later = nm.register('valeQ:c', { ringSize: 8 });
+    const pipeEnd = nm.register('pipeQ}', { ringSize: 8 });
+    nm.close();
+    nm.close();
+    for (const [what, call] of [
+      ['register', () => nm.register('valeQ:d')],
+      ['register of an existing port', () => nm.register('valeQ:a')],
+      ['register of a pipe', () => nm.register('pipeQ{')],
+      ['open', () => nm.open('valeQ:e')],
+      ['valeCtl', () => nm.valeCtl()],
+      ['destroy', () => nm.destroy('pipeQ{')],
+    ] as const) {
+      expect(expectCode(call, 'EBADF').message, what).toMatch(/Netmap namespace is closed/);
+    }
+    // The ports belong to their users: they still forward to each other.
+    send(a.port, [frame(mac(1), 60, 1)]);
+    expect(recv(b.port)).toHaveLength(1);
+    // A VALE descriptor from before no longer attaches (nobody keeps the switch's table),
+    // at once; a pipe end does (a pipe needs no namespace).
+    const err = expectCode(() => opened.push(new Port(later)), 'ENOENT');
+    expect(err.message).toMatch(/valeQ:c: its VALE switch was closed with its namespace/);
+    const pe = new Port(pipeEnd);
+    opened.push(pe);
+    expect(pe.numSlots).toBe(8);
+    // Closing the ports afterwards is fine.
+    a.port.close();
+    b.port.close();
+  });
+
+  it('a worker attaching a descriptor of a closed namespace is refused with ENOENT, without waiting for an answer', async () => {
+    const nm = new Netmap();
+    const d = nm.register('valeQ2:a', { ringSize: 8 });
+    nm.close();
+    const w = inlineWorker(
+      `try { lib.attachPort(workerData.desc); parentPort.postMessage('attached'); }
+catch (e) { parentPort.postMessage({ code: e.code, message: e.message }); }`,
+      { desc: d },
+    );
+    try {
+      const got = (await w.next()) as { code: string; message: string };
+      expect(got.code).toBe('ENOENT');
+      expect(got.message).toMatch(/closed with its namespace/);
+      expect(await w.exited).toBe(0);
+    } finally {
+      await w.worker.terminate();
+    }
+  });
+
+  it('a process that made a VALE switch and closed its namespace exits by itself', async () => {
+    const script = `
+import { Netmap } from ${JSON.stringify(pathToFileURL(DIST_LIB).href)};
+const nm = new Netmap();
+const a = nm.open('vale0:a', { ringSize: 8 });
+const b = nm.open('vale0:b', { ringSize: 8 });
+const tx = a.tx;
+tx.buf(tx.cur).fill(0xff, 0, 12);
+tx.setLen(tx.cur, 60);
+tx.advance(tx.next(tx.cur));
+a.txsync();
+await b.pollAsync(1, 1000);
+a.close();
+b.close();
+nm.close();
+console.log('closed');
+`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // A hang guard, generous for a busy machine: the process must end on its own.
+      timeout: 30_000,
+    });
+    let out = '';
+    let errOut = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      out += s;
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      errOut += s;
+    });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (c, sig) => resolve([c, sig]));
+    });
+    expect(signal, 'the process did not exit by itself (killed after 30 s)').toBeNull();
+    expect(code, errOut).toBe(0);
+    expect(out.trim()).toBe('closed');
+  }, 40_000);
 });
 
 // ---- workers ----

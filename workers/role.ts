@@ -5,9 +5,11 @@
 import { type PeerTask, runPeer } from '../bench/peers-roles.js';
 import { KC_ERRORS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
+import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
 import { Control, RoleStats, STOP_FORWARDERS } from '../src/apps/control.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
+import { E1000Device, type E1000DeviceDescriptor, type E1000Result } from '../src/emulated/e1000.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
 import { attachPort } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
@@ -36,7 +38,18 @@ export interface KloopTask {
   logLevel?: LogLevel;
 }
 
-export type RoleTask = PktGenTask | PeerTask | KloopTask;
+/** The device thread of an emulated NIC (QEMU's e1000 and its netmap back-end). */
+export interface E1000Task {
+  role: 'e1000';
+  device: E1000DeviceDescriptor;
+  lingerUs: number;
+  busyWait: boolean;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+export type RoleTask = PktGenTask | PeerTask | KloopTask | E1000Task | BridgeTask;
 
 export default async function role(task: RoleTask): Promise<unknown> {
   if (task.logLevel) setLogLevel(task.logLevel);
@@ -47,6 +60,10 @@ export default async function role(task: RoleTask): Promise<unknown> {
       return runPeer(task);
     case 'kloop':
       return kloop(task);
+    case 'e1000':
+      return e1000(task);
+    case 'bridge':
+      return runBridgeTask(task);
     default:
       throw new Error(`unknown role ${(task as { role: string }).role}`);
   }
@@ -80,5 +97,22 @@ function kloop(task: KloopTask): KloopResult {
     return { irqs: k.irqs, sleeps: k.sleeps, wakeups: k.wakeups, errors };
   } finally {
     k.close();
+  }
+}
+
+function e1000(task: E1000Task): E1000Result {
+  const dev = new E1000Device(task.device);
+  const ctl = new Control(task.ctl);
+  try {
+    ctl.arriveAndWait();
+    dev.run({
+      lingerUs: task.lingerUs,
+      busyWait: task.busyWait,
+      pollMs: 50,
+      stop: () => ctl.stopLevel() >= STOP_FORWARDERS,
+    });
+    return { ...dev.counters, host: dev.host.counters() };
+  } finally {
+    dev.close();
   }
 }

@@ -5,6 +5,8 @@
 import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
 import { type CountersByName, sumCounters } from '../counters.js';
+import type { E1000DeviceDescriptor, E1000Result } from '../emulated/e1000.js';
+import { checkModeration, emulateNic } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
@@ -21,7 +23,9 @@ export type { IntervalReport } from './session.js';
 export { median } from './session.js';
 
 export type PairMode = 'tx' | 'txseq' | 'ping';
-export type Endpoint = 'host' | 'guest';
+/** Who runs an app: a host app, a guest VM with passthrough, or a guest VM behind an emulated NIC. */
+export type Endpoint = 'host' | 'guest' | 'emulated';
+export const ENDPOINTS: readonly Endpoint[] = ['host', 'guest', 'emulated'];
 
 export interface PktGenRunOptions {
   /** pipe: pipe0{ -> pipe0}; vale: vale0:a -> vale0:b (copies through the switch). */
@@ -41,10 +45,12 @@ export interface PktGenRunOptions {
   /** Who runs the sender and the receiver: a host app, or an app in a guest VM (passthrough). */
   tx?: Endpoint;
   rx?: Endpoint;
-  /** Passthrough: how long a kloop stays awake after its last work (µs; default 1000). */
+  /** Passthrough and emulated: how long a kloop / device thread stays awake after its last work (µs; default 1000). */
   lingerUs?: number;
-  /** Passthrough: kloops never sleep (the guest never kicks). */
+  /** Passthrough and emulated: kloops / device threads never sleep (the guest never kicks). */
   busyWait?: boolean;
+  /** Emulated NIC: at most one interrupt per this many completions (default 1: none held back). */
+  moderation?: number;
   /** VALE only: this many sender workers (vale0:a, vale0:a2 ...) into one receiver. */
   senders?: number;
   /** Called once the options are checked, before any worker starts. */
@@ -90,6 +96,8 @@ export interface PktGenRunResult {
   kloopWakeupsPerSecond: number;
   /** Packets each sender sent (one entry unless several senders share a VALE switch). */
   senders: number[];
+  /** Emulated endpoints: each device thread's counters (descriptors, copies, doorbells, interrupts). */
+  devices?: E1000Result[];
   /** VALE: the switch's ports and their counters at the end (vale-ctl). */
   valeCtl?: ReturnType<Netmap['valeCtl']>;
   rtt?: PktGenResult['rtt'];
@@ -128,7 +136,9 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     ['tx', txWho],
     ['rx', rxWho],
   ] as const) {
-    if (v !== 'host' && v !== 'guest') throw new NetmapError('EINVAL', `${what} must be host or guest, got '${v}'`);
+    if (!ENDPOINTS.includes(v)) {
+      throw new NetmapError('EINVAL', `${what} must be ${ENDPOINTS.join(', ')}; got '${v}'`);
+    }
   }
   if (!(o.lingerUs === undefined || (o.lingerUs >= 0 && o.lingerUs <= 1e7))) {
     throw new NetmapError('EINVAL', `lingerUs must be from 0 to 1e7, got ${o.lingerUs}`);
@@ -160,13 +170,22 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const vale = port === 'vale';
   // A guest endpoint runs its app on the guest's view of the port (region + CSB + bell)
   // and adds a host kloop for that port.
+  // An emulated endpoint runs it on the guest's own port over an e1000 NIC and adds the
+  // device thread.
   const kloops: KloopDescriptor[] = [];
+  const devices: E1000DeviceDescriptor[] = [];
   const endpoint = (d: PortDescriptor, who: Endpoint): PortDescriptor | GuestDescriptor => {
     if (who === 'host') return d;
+    if (who === 'emulated') {
+      const nic = emulateNic(d, { moderation: o.moderation });
+      devices.push(nic.device);
+      return nic.guest;
+    }
     const pt = passThrough(d);
     kloops.push(pt.kloop);
     return pt.guest;
   };
+  if (o.moderation !== undefined) checkModeration(o.moderation);
   const task = (p: PortDescriptor | GuestDescriptor, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
     role: 'pktgen',
     port: p,
@@ -191,7 +210,12 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     sender: false,
     forwarder: true,
   }));
-  const s = await runSession<PktGenRoleResult>([...txRoles, rxRole, ...kloopRoles], {
+  const deviceRoles = devices.map((device) => ({
+    task: { role: 'e1000', device, lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level },
+    sender: false,
+    forwarder: true,
+  }));
+  const s = await runSession<PktGenRoleResult>([...txRoles, rxRole, ...kloopRoles, ...deviceRoles], {
     seconds,
     reportMs: o.reportMs ?? 1000,
     warmupMs: o.warmupMs ?? 250,
@@ -199,7 +223,8 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
-  const kloopRs = s.results.slice(senders + 1) as unknown as KloopResult[];
+  const kloopRs = s.results.slice(senders + 1, senders + 1 + kloops.length) as unknown as KloopResult[];
+  const deviceRs = s.results.slice(senders + 1 + kloops.length) as unknown as E1000Result[];
   const txR: PktGenRoleResult = {
     ...txRs[0],
     packets: txRs.reduce((t, r) => t + r.packets, 0),
@@ -212,10 +237,13 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const sender = sumCounters(txR.counters);
   const receiver = sumCounters(rxR.counters);
   const rxSide = mode === 'ping' ? txR : rxR;
+  const guestKicks = s.results.reduce((t, r) => t + ((r as PktGenRoleResult).guest?.kicks ?? 0), 0);
   const packets = rxSide.packets;
   const gcs = txR.alloc.gcs + rxR.alloc.gcs;
   // On VALE, packets that find the destination ring full are dropped by the switch.
   const switchDrops = port === 'vale' ? [...txPorts, b].reduce((t, p) => t + valeCounters(p.kmem).drops, 0) : 0;
+  // An emulated device drops what the guest described badly (counted, never lost silently).
+  const deviceDrops = deviceRs.reduce((t, r) => t + r.txBad + r.rxBad, 0);
   // A run shorter than one report interval (a --count run) has no interval: its rate
   // is then the whole run's.
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
@@ -234,7 +262,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     sent: txR.packets,
     seconds: s.elapsed,
     avgBatch: rxSide.batches > 0 ? packets / rxSide.batches : 0,
-    drops: sender.drops + receiver.drops + switchDrops,
+    drops: sender.drops + receiver.drops + switchDrops + deviceDrops,
     seqErrors: rxR.seqGaps + rxR.seqReorder + (mode === 'ping' ? txR.seqGaps : 0),
     notifiesPerPacket: packets > 0 ? (sender.notifies + receiver.notifies) / packets : 0,
     sleepsPerPacket: packets > 0 ? (sender.sleeps + receiver.sleeps) / packets : 0,
@@ -243,13 +271,14 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    threads: senders + 1 + kloops.length,
+    threads: senders + 1 + kloops.length + devices.length,
     tx: txWho,
     rx: rxWho,
-    kicksPerPacket:
-      packets > 0 ? s.results.reduce((t, r) => t + ((r as PktGenRoleResult).guest?.kicks ?? 0), 0) / packets : 0,
-    irqsPerPacket: packets > 0 ? kloopRs.reduce((t, r) => t + r.irqs, 0) / packets : 0,
-    kloopWakeupsPerSecond: s.elapsed > 0 ? kloopRs.reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
+    // Passthrough guests count their kicks; emulated guests' drivers count doorbells per ring.
+    kicksPerPacket: packets > 0 ? (guestKicks + sender.kicks + receiver.kicks) / packets : 0,
+    irqsPerPacket: packets > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0) / packets : 0,
+    kloopWakeupsPerSecond: s.elapsed > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
+    ...(devices.length > 0 ? { devices: deviceRs } : {}),
     senders: txRs.map((r) => r.packets),
     ...(vale
       ? {

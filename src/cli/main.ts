@@ -9,7 +9,8 @@ import { runPeersBench } from '../../bench/peers.js';
 import { formatTable } from '../../bench/report.js';
 import { runScenario } from '../../bench/runner.js';
 import { builtinScenarios, loadScenario } from '../../bench/scenario.js';
-import { runPktGenPair } from '../apps/pktgen-run.js';
+import { ENDPOINTS, type Endpoint, runPktGenPair } from '../apps/pktgen-run.js';
+import { MAX_MODERATION } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
 import { formatPeers, formatPktGenHeader, formatPktGenInterval, formatPktGenSummary } from './format.js';
@@ -31,7 +32,8 @@ const HELP = `usage: sabnetmap <command> [options]
 
 commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
-  ping         round-trip times: --port pipe|vale --a host --b host --peer awake|asleep --count N [--json]
+  ping         round-trip times: --port pipe|vale --a/--b host|guest|emulated --peer awake|asleep
+               --count N [--json]
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
@@ -50,10 +52,15 @@ pkt-gen options:
                          core, else 0: a spinner would starve the thread it waits for)
   --report-ms N          report interval (1000)
   --senders N            VALE: N sender workers (vale0:a, vale0:a2 ...) into vale0:b (1)
-  --tx host|guest        who sends: a host app, or an app in a guest VM (passthrough) (host)
-  --rx host|guest        who receives (host)
-  --linger-us N          passthrough: a kloop stays awake this long after its last work (1000)
-  --busy-wait            passthrough: kloops never sleep, so guests never kick
+  --tx host|guest|emulated
+                         who sends: a host app, an app in a guest VM with passthrough, or
+                         an app in a guest VM behind an emulated e1000 NIC (host)
+  --rx host|guest|emulated
+                         who receives (host)
+  --linger-us N          guests: a kloop or NIC device thread stays awake this long after its
+                         last work (1000)
+  --busy-wait            guests: kloops and device threads never sleep, so guests never kick
+  --moderation N         emulated NIC: at most one interrupt per N completions (1)
   --json                 print one JSON object instead of the report
 bench run <file.json | built-in name> options:
   --out DIR              parent directory of the run's directory (results)
@@ -128,6 +135,7 @@ const PKTGEN_FLAGS = {
   rx: { type: 'string' },
   'linger-us': { type: 'string' },
   'busy-wait': { type: 'boolean' },
+  moderation: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -138,12 +146,18 @@ function portType(o: Opts): 'pipe' | 'vale' {
   return port;
 }
 
-/** --tx/--rx (--a/--b for ping): who runs that side; emulated NICs come with their own issue. */
-function endpoint(o: Opts, side: 'tx' | 'rx' | 'a' | 'b'): 'host' | 'guest' {
+/** --tx/--rx (--a/--b for ping): who runs that side. */
+function endpoint(o: Opts, side: 'tx' | 'rx' | 'a' | 'b'): Endpoint {
   const v = (o[side] as string | undefined) ?? 'host';
-  if (v === 'emulated') throw new UsageError(`--${side} emulated: the emulated NIC is not available yet`);
-  if (v !== 'host' && v !== 'guest') throw new UsageError(`--${side} must be host or guest, got '${v}'`);
-  return v;
+  if (!(ENDPOINTS as readonly string[]).includes(v)) {
+    throw new UsageError(`--${side} must be ${ENDPOINTS.join(', ')}; got '${v}'`);
+  }
+  return v as Endpoint;
+}
+
+/** Threads a pair of endpoints runs: each guest adds its kloop or device thread. */
+function pairThreads(senders: number, a: Endpoint, b: Endpoint): number {
+  return senders + 1 + (a === 'host' ? 0 : 1) + (b === 'host' ? 0 : 1);
 }
 
 async function pktgen(argv: string[]): Promise<void> {
@@ -160,7 +174,7 @@ async function pktgen(argv: string[]): Promise<void> {
   const senders = num(o, 'senders', 1, (v) => isInt(v) && v >= 1 && v <= 16, 'an integer from 1 to 16');
   // Spinning pays only while every thread has a core: with more threads than cores (a
   // guest and its kloop, several senders) a spinner starves the thread it waits for.
-  const threads = senders + 1 + (tx === 'guest' ? 1 : 0) + (rx === 'guest' ? 1 : 0);
+  const threads = pairThreads(senders, tx, rx);
   const spinDefault = threads <= availableParallelism() ? 200 : 0;
   const opts = {
     port,
@@ -177,6 +191,13 @@ async function pktgen(argv: string[]): Promise<void> {
     rx,
     lingerUs: num(o, 'linger-us', 1000, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
     busyWait: o['busy-wait'] === true,
+    moderation: num(
+      o,
+      'moderation',
+      1,
+      (v) => isInt(v) && v >= 1 && v <= MAX_MODERATION,
+      `an integer from 1 to ${MAX_MODERATION}`,
+    ),
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;

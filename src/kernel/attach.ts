@@ -7,10 +7,11 @@
 import { BELL_BYTES, KIF_USERS, valeLeaseBytes } from '../../shm/layout.js';
 import { kifWordBase, kmemSize } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
+import { e1000Backend } from '../emulated/driver.js';
 import { NetmapError } from '../errors.js';
 import { KernelMem, KRing, type SyncBackend } from './kring.js';
 import { pipeBackend } from './pipe.js';
-import { releaseValePort, switchView, valeBackend } from './vale.js';
+import { dropSwitchView, releaseValePort, switchView, valeBackend } from './vale.js';
 
 /** The attach word of a VALE port whose last user closed it: the port left its switch. */
 const PORT_GONE = -1;
@@ -19,7 +20,7 @@ const PORT_GONE = -1;
  * Everything a thread needs to attach a port: plain data and SharedArrayBuffers, so it
  * can be posted to a worker. `mem` holds the rings and buffers; `kmem` is the kernel's.
  */
-export type PortDescriptor = PipeDescriptor | ValeDescriptor;
+export type PortDescriptor = PipeDescriptor | ValeDescriptor | E1000GuestDescriptor;
 
 export interface PipeDescriptor {
   type: 'pipe';
@@ -45,18 +46,44 @@ export interface ValeDescriptor {
   portIndex: number;
 }
 
+/**
+ * The guest's own netmap port over an emulated e1000 NIC: the guest kernel's rings and
+ * buffers (its memory), with the native e1000 driver as the sync backend. The driver
+ * reaches the device only through descriptors in guest memory and the register file.
+ */
+export interface E1000GuestDescriptor {
+  type: 'e1000';
+  name: string;
+  mem: SharedArrayBuffer;
+  kmem: SharedArrayBuffer;
+  ifIndex: 0;
+  bells: [SharedArrayBuffer];
+  /** Guest memory holding the TX, then the RX descriptor ring. */
+  descs: SharedArrayBuffer;
+  /** The device's register file (BAR 0). */
+  regs: SharedArrayBuffer;
+  /** The device thread's sleep word: writing a tail register wakes it if it sleeps. */
+  doorbell: SharedArrayBuffer;
+}
+
+/** The bell of the descriptor's interface (pipes have one per end). */
+export function portBell(desc: PortDescriptor): SharedArrayBuffer {
+  return desc.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
+}
+
 /** Kernel memory a port type adds after the krings (VALE: the RX lease block). */
 function extraKmem(desc: PortDescriptor, region: RegionViews): number {
   return desc.type === 'vale' ? valeLeaseBytes(region.numSlots) : 0;
 }
 
-/** The sync backends of a descriptor's port type. */
+/** The sync backends of a descriptor's port type (a VALE port takes its thread's switch view). */
 function backendMaker(desc: PortDescriptor, region: RegionViews): (id: number) => SyncBackend {
   if (desc.type === 'pipe') return (id) => pipeBackend(region, id);
+  if (desc.type === 'e1000') return e1000Backend(desc, region);
   if (!(desc.swmem instanceof SharedArrayBuffer) || typeof desc.switchId !== 'string') {
     throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no switch`);
   }
-  const view = switchView(desc.switchId, desc.swmem);
+  const view = switchView(desc.switchId, desc.swmem, desc.name);
   return (id) =>
     valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem, bell: desc.bells[0] }, id, region.numSlots);
 }
@@ -76,7 +103,11 @@ export class KernelPort {
   private released = false;
 
   constructor(desc: PortDescriptor) {
-    if (desc === null || typeof desc !== 'object' || (desc.type !== 'pipe' && desc.type !== 'vale')) {
+    if (
+      desc === null ||
+      typeof desc !== 'object' ||
+      (desc.type !== 'pipe' && desc.type !== 'vale' && desc.type !== 'e1000')
+    ) {
       throw new NetmapError('EINVAL', 'not a port descriptor');
     }
     try {
@@ -113,14 +144,18 @@ export class KernelPort {
     };
     this.txk = ids.tx.map(make);
     this.rxk = ids.rx.map(make);
-    this.bell = this.km.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
+    this.bell = new Int32Array(portBell(desc));
     this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
     // Claimed last, so a descriptor that fails above leaves the end free.
     const users = Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1);
-    if (users === PORT_GONE) {
-      throw new NetmapError('ENOENT', `${desc.name} was closed and has left its switch: register it again`);
+    if (users !== 0) {
+      // Not attached after all: the switch view taken above goes back.
+      if (desc.type === 'vale') dropSwitchView(desc.switchId);
+      if (users === PORT_GONE) {
+        throw new NetmapError('ENOENT', `${desc.name} was closed and has left its switch: register it again`);
+      }
+      throw new NetmapError('EBUSY', `${desc.name} is already open`);
     }
-    if (users !== 0) throw new NetmapError('EBUSY', `${desc.name} is already open`);
     this.onRelease = desc.type === 'vale' ? () => releaseValePort(desc.switchId, desc.swmem, desc.portIndex) : null;
     this.ids = ids;
   }

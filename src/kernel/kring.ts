@@ -5,6 +5,7 @@
  */
 import {
   BELL_SLEEP,
+  DIR_RX,
   DIR_TX,
   KC_COUNT,
   KC_DROPS,
@@ -21,7 +22,7 @@ import {
   RING_NUM_SLOTS,
   SLOT_WORDS,
 } from '../../shm/layout.js';
-import { kringWordBase } from '../../shm/region.js';
+import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { log, shouldLog } from '../log.js';
 
@@ -199,4 +200,33 @@ export function initKring(km: KernelMem, id: number, tx: boolean, numSlots: numb
   km.i32[kb + KR_HWCUR] = 0;
   km.i32[kb + KR_HWTAIL] = tail;
   km.i32[kb + KR_PEER_TAIL] = tail;
+}
+
+/** Ring ids of a one-interface region with one TX and one RX ring (its own buffers). */
+export const PAIR_TX_RING = 0;
+export const PAIR_RX_RING = 1;
+
+/**
+ * Memory of an interface with one TX and one RX ring of its own (a VALE port, an emulated
+ * NIC guest's netmap): region, kernel memory (plus `extraKmem` bytes for the port type),
+ * krings in netmap's initial state, and a bell.
+ */
+export function createRingPairMemory(
+  numSlots: number,
+  bufSize: number,
+  extraBufs: number,
+  extraKmem: number,
+): { mem: SharedArrayBuffer; kmem: SharedArrayBuffer; bell: SharedArrayBuffer; km: KernelMem } {
+  const mem = createRegion({
+    rings: [DIR_TX, DIR_RX],
+    numSlots,
+    bufSize,
+    ifs: [{ tx: [PAIR_TX_RING], rx: [PAIR_RX_RING] }],
+    extraBufs,
+  });
+  const kmem = new SharedArrayBuffer(kmemSize(2, 1) + extraKmem);
+  const km = new KernelMem(kmem, 2, []);
+  initKring(km, PAIR_TX_RING, true, numSlots);
+  initKring(km, PAIR_RX_RING, false, numSlots);
+  return { mem, kmem, bell: createBell(), km };
 }

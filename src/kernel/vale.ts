@@ -21,6 +21,7 @@ import {
   SLEEP_RX,
   SLOT_WORDS,
   SW_BYTES,
+  SW_CLOSED,
   SW_GENERATION,
   SW_LEARN,
   SW_LEARN_ENTRIES,
@@ -51,7 +52,6 @@ import { initKring, KernelMem, type KRing, type SyncBackend, wakeSleeper } from 
 const TX_RING = 0;
 const RX_RING = 1;
 const ETH_MIN = 14;
-const NO_PORT = -1;
 const ALL_PORTS = -2;
 /** Bytes the largest bufHead view covers: longer frames (buffers over 2048 bytes) need more. */
 const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
@@ -85,6 +85,20 @@ export function createValePortMemory(numSlots: number, bufSize: number, extraBuf
   const lb = leaseBase();
   km.i32.fill(-1, lb + VL_LEASES, lb + VL_LEASES + numSlots);
   return { mem, kmem, bell: createBell() };
+}
+
+/** The sizes a VALE port is made with. */
+export interface ValePortSizes {
+  ringSize: number;
+  bufSize: number;
+  extraBufs: number;
+}
+
+/** A port as the namespace keeps it: its memory, name and the sizes it was made with. */
+export interface ValePortEntry extends ValePortMemory {
+  name: string;
+  ringSize: number;
+  bufSize: number;
 }
 
 export function createSwitchMemory(): SharedArrayBuffer {
@@ -148,6 +162,8 @@ export class SwitchView {
   ports: Array<PortView | null> = new Array(VALE_MAX_PORTS).fill(null);
   /** Highest port index + 1 worth looking at. */
   top = 0;
+  /** Ports of this thread attached through this view: the last one to go closes it. */
+  users = 0;
   private readonly channel: BroadcastChannel;
   private readonly views = new Map<SharedArrayBuffer, PortView>();
   /** The newest table not applied yet, however it arrived (read here or by the event loop). */
@@ -157,8 +173,10 @@ export class SwitchView {
     readonly id: string,
     swmem: SharedArrayBuffer,
   ) {
+    if (swmem.byteLength !== SW_BYTES || new Int32Array(swmem)[SW_MAGIC_WORD] !== SW_MAGIC) {
+      throw new NetmapError('EINVAL', 'not a VALE switch memory');
+    }
     this.sw = new Int32Array(swmem);
-    if (this.sw[SW_MAGIC_WORD] !== SW_MAGIC) throw new NetmapError('EINVAL', 'not a VALE switch memory');
     this.channel = new BroadcastChannel(channelName(id));
     this.channel.unref();
     // A thread whose event loop runs (an async app, pollAsync) gets the messages as
@@ -223,6 +241,13 @@ export class SwitchView {
     this.gen = gen;
   }
 
+  /** Nothing attaches to a switch whose namespace closed: nobody keeps its port table. */
+  checkOpen(portName: string): void {
+    if (Atomics.load(this.sw, SW_CLOSED) !== 0) {
+      throw new NetmapError('ENOENT', `${portName}: its VALE switch was closed with its namespace (Netmap.close())`);
+    }
+  }
+
   /** Tells the namespace (in whatever thread) that a port of this thread was closed. */
   bye(): void {
     this.channel.postMessage({ kind: 'bye' } satisfies ChannelMsg);
@@ -242,21 +267,43 @@ export function channelName(switchId: string): string {
   return `sabnetmap:vale:${switchId}`;
 }
 
-/** Per-thread registry of switch views. */
+/** Per-thread registry of switch views, kept while a port of the thread uses one. */
 const views = new Map<string, SwitchView>();
 /** Switches whose namespace lives in this thread: their table is read directly. */
 const local = new Map<string, ValeSwitch>();
 
-export function switchView(id: string, swmem: SharedArrayBuffer): SwitchView {
+/**
+ * The thread's view of switch `id`, for port `portName` attaching; the port gives it back
+ * with dropSwitchView (releaseValePort does) so that a view, its channel and the ports'
+ * memory it holds do not outlive the thread's last port of the switch.
+ */
+export function switchView(id: string, swmem: SharedArrayBuffer, portName: string): SwitchView {
   let v = views.get(id);
   if (v === undefined) {
     v = new SwitchView(id, swmem);
+    try {
+      v.checkOpen(portName);
+      const owner = local.get(id);
+      if (owner) v.apply(owner.generation(), owner.table());
+      else v.fetch(5000);
+    } catch (e) {
+      v.close();
+      throw e;
+    }
     views.set(id, v);
-    const owner = local.get(id);
-    if (owner) v.apply(owner.generation(), owner.table());
-    else v.fetch(5000);
+  } else {
+    v.checkOpen(portName);
   }
+  v.users++;
   return v;
+}
+
+/** A port of this thread stopped using switch `id` (closed, or failed to attach). */
+export function dropSwitchView(id: string): void {
+  const v = views.get(id);
+  if (v === undefined || --v.users > 0) return;
+  views.delete(id);
+  v.close();
 }
 
 let nextSwitchId = 0;
@@ -270,9 +317,7 @@ export class ValeSwitch {
   readonly id: string;
   readonly swmem = createSwitchMemory();
   private readonly sw = new Int32Array(this.swmem);
-  private readonly ports: Array<(ValePortMemory & { name: string; bufSize: number }) | null> = new Array(
-    VALE_MAX_PORTS,
-  ).fill(null);
+  private readonly ports: Array<ValePortEntry | null> = new Array(VALE_MAX_PORTS).fill(null);
   private readonly channel: BroadcastChannel;
 
   constructor(name: string) {
@@ -297,21 +342,16 @@ export class ValeSwitch {
   }
 
   /**
-   * Finds or creates port `portName` (with buffers of `bufSize` bytes); returns its index
-   * and memory. Every port of a switch has the same buffer size: a packet is copied from
-   * one buffer into another of the same size.
+   * Finds port `portName`, or creates it with `sizes`; returns its index and entry (an
+   * existing port as it was made: the caller checks the sizes asked for). Every port of a
+   * switch has the same buffer size: a packet is copied from one buffer into another of
+   * the same size.
    */
-  attach(
-    portName: string,
-    bufSize: number,
-    make: () => ValePortMemory,
-  ): { index: number; mem: ValePortMemory; created: boolean } {
+  attach(portName: string, sizes: ValePortSizes): { index: number; port: ValePortEntry; created: boolean } {
     this.reap();
     const at = this.ports.findIndex((p) => p?.name === portName);
-    if (at >= 0) {
-      const p = this.ports[at] as ValePortMemory;
-      return { index: at, mem: p, created: false };
-    }
+    if (at >= 0) return { index: at, port: this.ports[at] as ValePortEntry, created: false };
+    const { ringSize, bufSize, extraBufs } = sizes;
     const other = this.ports.find((p) => p !== null && p.bufSize !== bufSize);
     if (other) {
       throw new NetmapError(
@@ -323,11 +363,11 @@ export class ValeSwitch {
     if (free < 0) {
       throw new NetmapError('ENOSPC', `${this.name}: a VALE switch has at most ${VALE_MAX_PORTS} ports`);
     }
-    const pm = make();
-    this.ports[free] = { ...pm, name: portName, bufSize };
+    const port = { ...createValePortMemory(ringSize, bufSize, extraBufs), name: portName, ringSize, bufSize };
+    this.ports[free] = port;
     Atomics.store(this.sw, SW_PORTS + free, 1);
     this.bump();
-    return { index: free, mem: pm, created: true };
+    return { index: free, port, created: true };
   }
 
   /** Ports with their names and counters (vale-ctl). */
@@ -364,7 +404,13 @@ export class ValeSwitch {
     this.channel.postMessage({ kind: 'table', gen: this.generation(), ports } satisfies ChannelMsg);
   }
 
+  /**
+   * The namespace goes: its channel (a handle of this thread) closes, the thread's
+   * registry lets go of the switch, and no port attaches any more (nobody would answer
+   * for the table). Ports already attached keep forwarding with the table they have.
+   */
   close(): void {
+    Atomics.store(this.sw, SW_CLOSED, 1);
     this.channel.close();
     local.delete(this.id);
   }
@@ -391,6 +437,7 @@ export function releaseValePort(switchId: string, swmem: SharedArrayBuffer, inde
   const owner = local.get(switchId);
   if (owner) owner.reap();
   else views.get(switchId)?.bye();
+  dropSwitchView(switchId);
 }
 
 // ---- forwarding ----
@@ -449,6 +496,7 @@ class ValeTx implements SyncBackend {
     let count = 0;
     let bad = 0;
     let floods = 0;
+    let toSelf = 0; // unicast to a MAC learned on this port
     // Group-bit values: no real unicast MAC matches them before the first lookup.
     let seenSrcA = 1;
     let seenSrcB = -1;
@@ -514,7 +562,7 @@ class ValeTx implements SyncBackend {
           const t = sw[e + 1];
           const port = (t & 0xffff) - 1;
           if (sw[e] === w0 && t >>> 16 === dstB && port >= 0 && this.#view.ports[port] !== null) {
-            dst = port === this.index ? NO_PORT : port;
+            dst = port; // this port itself: forward() skips it, counted below
           } else {
             dst = ALL_PORTS; // unknown unicast: flood
             floods++;
@@ -523,6 +571,7 @@ class ValeTx implements SyncBackend {
           seenDstB = dstB;
           seenDst = dst;
         }
+        if (dst === this.index) toSelf++;
         this.first[count] = k;
         this.frags[count] = frags;
         this.dest[count] = dst;
@@ -534,6 +583,13 @@ class ValeTx implements SyncBackend {
     f[me.cb + VC_TX] += count;
     f[me.cb + VC_BAD] += bad;
     f[me.cb + VC_FLOODS] += floods;
+    if (toSelf > 0) {
+      // netmap drops a frame for the port it came from; it is counted with this port's
+      // drops, which other senders also write, under the lock.
+      me.lock();
+      f[me.cb + VC_DROPS] += toSelf;
+      me.unlock();
+    }
     kr.addPackets(count);
     kr.hwcur = k;
     return count;

@@ -7,7 +7,7 @@ import { KR_HWCUR, KR_HWTAIL } from '../../shm/layout.js';
 import { kringWordBase } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
-import type { PortDescriptor } from '../kernel/attach.js';
+import { type PortDescriptor, portBell } from '../kernel/attach.js';
 import { Csb } from './csb.js';
 
 /** All a guest VM receives: plain data and SharedArrayBuffers. */
@@ -30,6 +30,7 @@ export interface KloopDescriptor {
 
 /** Passes host port `desc` through to a guest: the CSB starts from the kernel's state. */
 export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; kloop: KloopDescriptor } {
+  if (desc?.type === 'e1000') throw new NetmapError('EINVAL', `${desc.name} is a guest's port, not a host port`);
   let region: RegionViews;
   try {
     region = new RegionViews(desc.mem);
@@ -45,7 +46,7 @@ export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; klo
     csb.i32[csb.hwcur(e)] = k[kringWordBase(id) + KR_HWCUR];
     csb.i32[csb.hwtail(e)] = k[kringWordBase(id) + KR_HWTAIL];
   });
-  const bell = desc.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
+  const bell = portBell(desc);
   return {
     guest: { type: 'ptnet', name: desc.name, mem: desc.mem, csb: csb.sab, bell, tx: ids.tx, rx: ids.rx },
     kloop: { port: desc, csb: csb.sab },

@@ -2,12 +2,11 @@
  * The host side of a passed-through port (ptnetmap's kloop): runs the real port's
  * txsync/rxsync on the guest's behalf with head/cur read from the CSB, publishes
  * hwcur/hwtail back, and raises an interrupt only when the guest asked for one. `step()`
- * is one pass over the rings (TX, then RX); the worker loop around it (linger, sleep on
- * the bell) is the next piece.
+ * is one pass over the rings (TX, then RX); `run()` is the worker's loop around it.
  */
-import { BELL_SLEEP, SLEEP_KICK, SLEEP_RX, SLEEP_TX } from '../../shm/layout.js';
+
+import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { KernelPort } from '../kernel/attach.js';
-import { spinIterations } from '../spin.js';
 import { Csb } from './csb.js';
 import type { KloopDescriptor } from './hypervisor.js';
 
@@ -70,42 +69,22 @@ export class Kloop {
   wakeups = 0;
 
   /**
-   * The kloop's life: step while there is work; when there is none, linger (keep
-   * stepping) for about `lingerUs`, then ask for kicks, say what wakes it on the bell,
-   * re-check, and sleep. `busyWait` never sleeps, so the guest never needs to kick.
-   * Returns when `stop()` says so, after a last pass.
+   * The kloop's life (see runHostLoop): before it sleeps it asks the guest for kicks
+   * (kern_need_kick), and stops asking once awake. `busyWait` never sleeps, so the guest
+   * never needs to kick. Returns when `stop()` says so, after a last pass.
    */
-  run(o: { lingerUs: number; busyWait: boolean; pollMs: number; stop: () => boolean }): void {
+  run(o: HostLoopOptions): void {
     const c = this.csb;
-    const bell = this.port.bell;
     const rings = this.port.txk.length + this.port.rxk.length;
-    const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
-    // One step costs about eight loads: the linger budget is counted in steps, not read
-    // from a clock (a clock read allocates).
-    const lingerSteps = Math.ceil(spinIterations(o.lingerUs) / 8);
-    let idle = 0;
-    let iter = 0;
-    for (;;) {
-      if ((iter++ & 63) === 0 && o.stop()) break;
-      if (this.step()) {
-        idle = 0;
-        continue;
-      }
-      if (o.busyWait || ++idle < lingerSteps) continue;
-      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), 1);
-      Atomics.store(bell, BELL_SLEEP, bits);
-      if (!this.step()) {
-        this.sleeps++;
-        if (Atomics.wait(bell, BELL_SLEEP, bits, o.pollMs) === 'ok') this.wakeups++;
-      }
-      Atomics.store(bell, BELL_SLEEP, 0);
-      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), 0);
-      idle = 0;
-      iter = 0;
-    }
-    while (this.step()) {
-      // Last pass: whatever the guest published before the stop goes through.
-    }
+    const needKick = (v: number) => {
+      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), v);
+    };
+    const r = runHostLoop(
+      { step: () => this.step(), bell: this.port.bell, beforeSleep: () => needKick(1), afterSleep: () => needKick(0) },
+      o,
+    );
+    this.sleeps += r.sleeps;
+    this.wakeups += r.wakeups;
   }
 
   close(): void {

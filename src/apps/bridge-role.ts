@@ -1,0 +1,126 @@
+/**
+ * The `bridge` worker role (dispatched by workers/role.ts). It runs either the bridge app
+ * on two ports — host ports, or a guest's views of passed-through ones (the bridge runs
+ * "in a VM") — or, for a bridge VM in a chain, the host kloop of one of its ports.
+ *
+ * Why the chain's kloops run here and not in the `kloop` role: that role stops at
+ * STOP_FORWARDERS after one last pass, but in a chain the guest bridge downstream of it
+ * may still be draining and needs its kloops until it is done. Here a kloop stops only
+ * once the stage before it in the chain's stop order has finished (src/stop-order.ts).
+ */
+import { KC_ERRORS } from '../../shm/layout.js';
+import type { LogLevel } from '../log.js';
+import { attachPort } from '../netmap.js';
+import { GuestPort } from '../passthrough/guest.js';
+import type { GuestDescriptor, KloopDescriptor } from '../passthrough/hypervisor.js';
+import { Kloop, type KloopResult } from '../passthrough/kloop.js';
+import { type NetmapPort, Port, type PortDescriptor, type RingCounters } from '../port.js';
+import { StopOrder, type StopOrderRef } from '../stop-order.js';
+import { type AllocReport, measureAlloc } from './alloc.js';
+import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
+import { Control, RoleStats, STOP_FORWARDERS } from './control.js';
+
+/** The bridge app from `from` (its RX) to `to` (its TX). */
+export interface BridgeAppTask {
+  role: 'bridge';
+  from: PortDescriptor | GuestDescriptor;
+  to: PortDescriptor | GuestDescriptor;
+  opts: BridgeOptions;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+/** The host kloop of a bridge VM's port, stopping in the chain's order. */
+export interface BridgeKloopTask {
+  role: 'bridge';
+  kloop: KloopDescriptor;
+  order: StopOrderRef;
+  lingerUs: number;
+  busyWait: boolean;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+export type BridgeTask = BridgeAppTask | BridgeKloopTask;
+
+/** What the bridge app returns from its worker. */
+export type BridgeRoleResult = BridgeResult & {
+  /** Host ports: their kernel ring counters (from's rings, then to's). */
+  counters: RingCounters[];
+  alloc: AllocReport;
+  /** In a VM: the guest driver's kicks, sleeps and interrupts taken, both ports together. */
+  guest?: { kicks: number; sleeps: number; wakeups: number };
+};
+
+export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | KloopResult {
+  return 'kloop' in task ? chainKloop(task) : bridgeApp(task);
+}
+
+function open(d: PortDescriptor | GuestDescriptor): NetmapPort & { close(): void } {
+  return d.type === 'ptnet' ? new GuestPort(d) : attachPort(d as PortDescriptor);
+}
+
+async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
+  const ports: Array<NetmapPort & { close(): void }> = [];
+  try {
+    ports.push(open(task.from));
+    ports.push(open(task.to));
+    const [from, to] = ports;
+    const { result, alloc } = await measureAlloc(() =>
+      runBridge(from, to, task.opts, new Control(task.ctl), new RoleStats(task.stats)),
+    );
+    const guests = ports.filter((p): p is GuestPort => p instanceof GuestPort).map((g) => g.counters());
+    return {
+      ...result,
+      counters: ports.flatMap((p) => (p instanceof Port ? p.counters() : [])),
+      alloc,
+      ...(guests.length > 0
+        ? {
+            guest: {
+              kicks: guests.reduce((t, g) => t + g.kicks, 0),
+              sleeps: guests.reduce((t, g) => t + g.sleeps, 0),
+              wakeups: guests.reduce((t, g) => t + g.wakeups, 0),
+            },
+          }
+        : {}),
+    };
+  } catch (e) {
+    // The stages after this one must not wait for it.
+    if (task.opts?.order !== undefined) new StopOrder(task.opts.order).abort();
+    throw e;
+  } finally {
+    for (const p of ports) p.close();
+  }
+}
+
+function chainKloop(task: BridgeKloopTask): KloopResult {
+  const order = new StopOrder(task.order);
+  let k: Kloop;
+  try {
+    k = new Kloop(task.kloop);
+  } catch (e) {
+    order.abort();
+    throw e;
+  }
+  const ctl = new Control(task.ctl);
+  try {
+    ctl.arriveAndWait();
+    k.run({
+      lingerUs: task.lingerUs,
+      busyWait: task.busyWait,
+      pollMs: 50,
+      // Stop after the senders, and only once the stage before has pushed everything.
+      stop: () => ctl.stopLevel() >= STOP_FORWARDERS && order.upstreamDone(),
+    });
+    order.finish();
+    const errors = [...k.port.txk, ...k.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
+    return { irqs: k.irqs, sleeps: k.sleeps, wakeups: k.wakeups, errors };
+  } catch (e) {
+    order.abort();
+    throw e;
+  } finally {
+    k.close();
+  }
+}

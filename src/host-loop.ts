@@ -1,0 +1,69 @@
+/**
+ * The life of a host thread that serves a guest (a passthrough kloop, an emulated NIC's
+ * device thread): step while there is work; when there is none, linger (keep stepping)
+ * for about `lingerUs`, then say what wakes it on the interface's bell, re-check, and
+ * sleep. Shared so both sleep by the same no-lost-wake-up rule.
+ */
+import { BELL_SLEEP, SLEEP_KICK, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
+import { spinIterations } from './spin.js';
+
+export interface HostLoopOptions {
+  /** Stay awake this long after the last work before sleeping (µs). */
+  lingerUs: number;
+  /** Never sleep (the guest then never needs to kick). */
+  busyWait: boolean;
+  /** Longest sleep, so `stop` is seen even if nothing wakes the thread (ms). */
+  pollMs: number;
+  stop: () => boolean;
+}
+
+export interface HostLoopHooks {
+  /** One pass over the work; true when anything moved. */
+  step(): boolean;
+  /** The interface's bell: peers and kicks wake the sleeper through its word. */
+  readonly bell: Int32Array;
+  /** Called before announcing sleep (the kloop asks for kicks here). */
+  beforeSleep(): void;
+  /** Called after waking or deciding not to sleep. */
+  afterSleep(): void;
+}
+
+export interface HostLoopResult {
+  sleeps: number;
+  /** Sleeps ended by a wake-up (a kick or the peer's news), not by the poll timeout. */
+  wakeups: number;
+}
+
+export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResult {
+  const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
+  // One step costs about eight loads: the linger budget is counted in steps, not read
+  // from a clock (a clock read allocates).
+  const lingerSteps = Math.ceil(spinIterations(o.lingerUs) / 8);
+  let sleeps = 0;
+  let wakeups = 0;
+  let idle = 0;
+  let iter = 0;
+  for (;;) {
+    if ((iter++ & 63) === 0 && o.stop()) break;
+    if (h.step()) {
+      idle = 0;
+      continue;
+    }
+    if (o.busyWait || ++idle < lingerSteps) continue;
+    h.beforeSleep();
+    Atomics.store(h.bell, BELL_SLEEP, bits);
+    // Re-check after saying we sleep: news published after this point comes with a notify.
+    if (!h.step()) {
+      sleeps++;
+      if (Atomics.wait(h.bell, BELL_SLEEP, bits, o.pollMs) === 'ok') wakeups++;
+    }
+    Atomics.store(h.bell, BELL_SLEEP, 0);
+    h.afterSleep();
+    idle = 0;
+    iter = 0;
+  }
+  while (h.step()) {
+    // Last pass: whatever the guest published before the stop goes through.
+  }
+  return { sleeps, wakeups };
+}
