@@ -1,6 +1,6 @@
 /**
  * The "peers" benchmark: the same 60-byte packets streamed from one worker thread to
- * another over a sabnetmap pipe and over what people use without it (postMessage one
+ * another over a sabnetmap pipe (and, if asked, a VALE port) and over what people use without it (postMessage one
  * packet per message, postMessage with transferred batches, ringbuf.js), each measured
  * like pkt-gen: a warm-up, then receiver-side rates per interval (median, min, max).
  * Variants run one after another, never concurrently.
@@ -20,6 +20,8 @@ export interface PeersOptions {
   len?: number;
   /** Packets per pipe sync and per batched postMessage (default 64). */
   batch?: number;
+  /** Also measure a VALE port (vale0:a -> vale0:b, a copy per packet) after the pipe (default false). */
+  vale?: boolean;
   /** Called as each variant finishes. */
   onResult?: (r: PeerLine) => void;
 }
@@ -39,7 +41,7 @@ export interface PeerLine {
 }
 
 export interface PeersResult {
-  /** In run order: the pipe first (the reference), then postMessage, batched, ringbuf.js. */
+  /** In run order: the pipe first (the reference), VALE if asked, then postMessage, batched, ringbuf.js. */
   results: PeerLine[];
   cores: number;
   node: string;
@@ -82,6 +84,20 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
   });
   pipeMpps = pipe.mpps;
   add('sabnetmap-pipe', pipe);
+  if (o.vale === true) {
+    const vale = await runPktGenPair({
+      port: 'vale',
+      mode: 'tx',
+      len,
+      batch,
+      ring: RING_RECORDS,
+      seconds,
+      spinUs: 200,
+      warmupMs: WARMUP_MS,
+      reportMs: INTERVAL_MS,
+    });
+    add('sabnetmap-vale', vale);
+  }
   const p = { len, batch, seconds };
   add('postMessage', await runPeerPair('postMessage', p));
   add(`postMessage-batch${batch}`, await runPeerPair('postMessage-batch', p));
@@ -118,5 +134,9 @@ async function runPeerPair(
     ],
     { seconds: p.seconds, reportMs: INTERVAL_MS, warmupMs: WARMUP_MS },
   );
-  return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax, packets: s.results[1].packets };
+  const packets = s.results[1].packets;
+  if (s.intervals.length > 0) return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax, packets };
+  // A run shorter than one interval (a quick pass): the whole run's rate, as pkt-gen does.
+  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
+  return { mpps: whole, mppsMin: whole, mppsMax: whole, packets };
 }

@@ -5,12 +5,19 @@
  * elements of text.
  *
  * Every marker carries its exact values (`data-x`, `data-y`, `data-y-min`, `data-y-max`,
- * written with String(), like the JSON and CSV) and a `<title>` tooltip, so the SVG can
- * be checked against the other result files.
+ * written with String(), like the JSON and CSV; a category axis writes the category) and
+ * a `<title>` tooltip, so the SVG can be checked against the other result files.
+ *
+ * The x axis is linear, log2 (sizes) or categories (directions, port types: evenly
+ * spaced in the given order, "bar-like" lines); the y axis linear from 0 or log10 (RTTs
+ * and per-packet event rates, which span orders of magnitude).
  */
 
 export interface PlotPoint {
+  /** On a category axis: the category's index. */
   x: number;
+  /** On a category axis: the category (data-x and the tooltip show it). */
+  xLabel?: string;
   y: number;
   yMin?: number;
   yMax?: number;
@@ -19,6 +26,10 @@ export interface PlotPoint {
 export interface PlotSeries {
   label: string;
   points: PlotPoint[];
+  /** Default: the series' place in COLORS (and a dash pattern after ten). */
+  color?: string;
+  /** An SVG stroke-dasharray ('' for solid). */
+  dash?: string;
 }
 
 export interface PlotSpec {
@@ -33,6 +44,12 @@ export interface PlotSpec {
   yUnit: string;
   /** Log2 x axis (batch and ring sizes). */
   xLog2: boolean;
+  /** A category x axis: point i of a series sits at category i. */
+  xCategories?: string[];
+  /** Log10 y axis (values must be > 0; others are not drawn). */
+  yLog?: boolean;
+  /** A line of text inside the plot area (e.g. why it is empty). */
+  note?: string;
   series: PlotSeries[];
 }
 
@@ -55,7 +72,7 @@ export const COLORS = [
   '#9c755f',
   '#bab0ac',
 ];
-const DASHES = ['', '6 3', '2 3'];
+export const DASHES = ['', '6 3', '2 3'];
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -111,6 +128,33 @@ function xAxis(values: number[], log2: boolean): Axis {
   return { map, ticks };
 }
 
+function categoryAxis(n: number, labels: string[]): Axis {
+  const k = Math.max(1, n);
+  const map = (v: number) => M.left + ((v + 0.5) / k) * PW;
+  return { map, ticks: labels.map((label, i) => ({ at: i, label })) };
+}
+
+/** A log10 axis over [lo, hi] (both > 0), ticks at the powers of ten (1, 2, 5 between when it spans little). */
+function yLogAxis(lo: number, hi: number): Axis {
+  let a = Math.floor(Math.log10(lo));
+  let b = Math.ceil(Math.log10(hi));
+  if (a === b) {
+    a -= 1;
+    b += 1;
+  }
+  const map = (v: number) => M.top + PH - ((Math.log10(v) - a) / (b - a)) * PH;
+  const ticks: Axis['ticks'] = [];
+  const label = (v: number) => (v >= 1e5 || v < 1e-3 ? v.toExponential(0) : String(Number(v.toPrecision(3))));
+  for (let e = a; e <= b; e++) {
+    for (const m of b - a <= 3 ? [1, 2, 5] : [1]) {
+      const v = m * 10 ** e;
+      if (e === b && m > 1) continue;
+      ticks.push({ at: v, label: label(v) });
+    }
+  }
+  return { map, ticks };
+}
+
 function yAxis(max: number): Axis {
   const top0 = max > 0 ? max * 1.05 : 1;
   const step = niceStep(top0, 5);
@@ -126,11 +170,16 @@ function fmt(v: number): string {
 }
 
 export function renderPlot(spec: PlotSpec): string {
-  const all = spec.series.flatMap((s) => s.points);
+  const log = spec.yLog === true;
+  // A log axis cannot place 0 or below: such points are left out.
+  const series = spec.series.map((s) => ({ ...s, points: log ? s.points.filter((p) => p.y > 0) : s.points }));
+  const all = series.flatMap((s) => s.points);
   const xs = all.length > 0 ? all.map((p) => p.x) : [1];
   const ymax = Math.max(0, ...all.map((p) => Math.max(p.y, p.yMax ?? p.y)));
-  const X = xAxis(xs, spec.xLog2);
-  const Y = yAxis(ymax);
+  const X = spec.xCategories ? categoryAxis(spec.xCategories.length, spec.xCategories) : xAxis(xs, spec.xLog2);
+  const lows = all.flatMap((p) => [p.y, p.yMin ?? p.y]).filter((v) => v > 0);
+  const Y = log ? yLogAxis(lows.length > 0 ? Math.min(...lows) : 1e-6, ymax > 0 ? ymax : 1) : yAxis(ymax);
+  const yAt = (v: number) => (log && !(v > 0) ? M.top + PH : Y.map(v));
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}" font-size="12">`,
@@ -165,32 +214,40 @@ export function renderPlot(spec: PlotSpec): string {
   out.push(
     `<text class="y-label" transform="translate(18 ${M.top + PH / 2}) rotate(-90)" text-anchor="middle">${escapeXml(spec.yLabel)}</text>`,
   );
+  if (spec.note) {
+    out.push(
+      `<text class="note" x="${M.left + PW / 2}" y="${M.top + PH / 2}" text-anchor="middle" fill="#777777">${escapeXml(spec.note)}</text>`,
+    );
+  }
   // Series.
-  spec.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
-    const dash = DASHES[Math.floor(i / COLORS.length) % DASHES.length];
+  const style = (s: PlotSeries, i: number) => ({
+    color: s.color ?? COLORS[i % COLORS.length],
+    dash: s.dash ?? DASHES[Math.floor(i / COLORS.length) % DASHES.length],
+  });
+  series.forEach((s, i) => {
+    const { color, dash } = style(s, i);
     const pts = [...s.points].sort((a, b) => a.x - b.x);
     out.push(`<g class="series" data-series="${escapeXml(s.label)}" stroke="${color}" fill="${color}">`);
     out.push(
       `<polyline fill="none" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''} points="${pts
-        .map((p) => `${c(X.map(p.x))},${c(Y.map(p.y))}`)
+        .map((p) => `${c(X.map(p.x))},${c(yAt(p.y))}`)
         .join(' ')}"/>`,
     );
     for (const p of pts) {
       const px = c(X.map(p.x));
       if (p.yMin !== undefined && p.yMax !== undefined) {
         out.push(
-          `<line stroke-width="1.5" opacity="0.6" x1="${px}" x2="${px}" y1="${c(Y.map(p.yMin))}" y2="${c(Y.map(p.yMax))}"/>`,
+          `<line stroke-width="1.5" opacity="0.6" x1="${px}" x2="${px}" y1="${c(yAt(p.yMin))}" y2="${c(yAt(p.yMax))}"/>`,
         );
       }
       const range = p.yMin !== undefined && p.yMax !== undefined ? ` (${fmt(p.yMin)}-${fmt(p.yMax)})` : '';
       const data =
-        `data-x="${String(p.x)}" data-y="${String(p.y)}"` +
+        `data-x="${escapeXml(p.xLabel ?? String(p.x))}" data-y="${String(p.y)}"` +
         (p.yMin !== undefined ? ` data-y-min="${String(p.yMin)}"` : '') +
         (p.yMax !== undefined ? ` data-y-max="${String(p.yMax)}"` : '');
       out.push(
-        `<circle class="point" cx="${px}" cy="${c(Y.map(p.y))}" r="3.5" ${data}><title>${escapeXml(
-          `${s.label}, ${spec.xName}=${p.x}: ${fmt(p.y)} ${spec.yUnit}${range}`,
+        `<circle class="point" cx="${px}" cy="${c(yAt(p.y))}" r="3.5" ${data}><title>${escapeXml(
+          `${s.label}, ${spec.xName}=${p.xLabel ?? p.x}: ${fmt(p.y)} ${spec.yUnit}${range}`,
         )}</title></circle>`,
       );
     }
@@ -199,10 +256,11 @@ export function renderPlot(spec: PlotSpec): string {
   // Legend.
   const lx = M.left + PW + 16;
   out.push('<g class="legend">');
-  spec.series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length];
-    const dash = DASHES[Math.floor(i / COLORS.length) % DASHES.length];
-    const ly = M.top + 8 + i * 20;
+  // Many lines (an events plot) squeeze the legend rather than run off the bottom.
+  const step = Math.min(20, Math.max(11, (H - M.top - 12) / Math.max(1, series.length)));
+  series.forEach((s, i) => {
+    const { color, dash } = style(s, i);
+    const ly = M.top + 8 + i * step;
     out.push(
       `<line x1="${lx}" x2="${lx + 22}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`,
     );

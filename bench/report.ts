@@ -1,106 +1,172 @@
 /**
  * Text forms of a run's results: the CSV (every figure, written with String() like the
- * JSON so the two match exactly), the terminal table and the Markdown report.
+ * JSON so the two match exactly), the terminal table (also grown row by row while a
+ * sweep runs) and the Markdown report.
  */
+import { EVENTS, eventSeries, machineLine } from './describe.js';
 import type { PointRecord, ResultsDoc } from './runner.js';
-import { lineKeys, SWEEP_PARAMS, type SweepParam } from './scenario.js';
+import {
+  directionOf,
+  lineKeys,
+  type PointParams,
+  paramValue,
+  type Scenario,
+  SWEEP_PARAMS,
+  type SweepParam,
+} from './scenario.js';
 
-type Cell = number | string | null;
+type Cell = number | string | boolean | null;
 
-/** Every CSV column and where its value comes from; numbers are the JSON's numbers. */
-export const CSV_COLUMNS: ReadonlyArray<[string, (r: PointRecord) => Cell]> = [
+const METRIC_COLUMNS = [
+  'mpps',
+  'mppsMin',
+  'mppsMax',
+  'packets',
+  'sent',
+  'drops',
+  'seqErrors',
+  'notifiesPerPacket',
+  'sleepsPerPacket',
+  'kicksPerPacket',
+  'irqsPerPacket',
+  'avgBatch',
+  'elapsed',
+  'intervals',
+  'threads',
+  'cores',
+  'ratioToPipe',
+  'rttMinUs',
+  'rttMedianUs',
+  'rttP99Us',
+  'rttMaxUs',
+] as const;
+
+/**
+ * Every CSV column and where its value comes from; numbers are the JSON's numbers. A
+ * parameter the experiment does not have (peers: port) is empty. Every row carries the
+ * machine (cpu, node; cores is a metric), so a CSV on its own still says where it ran.
+ */
+export const CSV_COLUMNS: ReadonlyArray<[string, (r: PointRecord, doc: ResultsDoc) => Cell]> = [
   ['point', (r) => r.point],
   ['variant', (r) => r.variant],
   ['line', (r) => r.line],
-  ...SWEEP_PARAMS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => r.params[k]]),
-  ...(
-    [
-      'mpps',
-      'mppsMin',
-      'mppsMax',
-      'packets',
-      'sent',
-      'drops',
-      'seqErrors',
-      'notifiesPerPacket',
-      'sleepsPerPacket',
-      'avgBatch',
-      'elapsed',
-      'intervals',
-      'threads',
-      'cores',
-      'ratioToPipe',
-      'rttMinUs',
-      'rttMedianUs',
-      'rttP99Us',
-      'rttMaxUs',
-    ] as const
-  ).map((k): [string, (r: PointRecord) => Cell] => [k, (r) => r.metrics?.[k] ?? null]),
+  ...SWEEP_PARAMS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => paramValue(r.params, k) ?? null]),
+  ...METRIC_COLUMNS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => r.metrics?.[k] ?? null]),
+  ['cpu', (_r, doc) => doc.machine.cpu],
+  ['node', (_r, doc) => doc.machine.node],
   ['error', (r) => r.error],
 ];
 
 function csvCell(v: Cell): string {
   if (v === null) return '';
-  if (typeof v === 'number') return String(v);
+  if (typeof v !== 'string') return String(v);
   return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
 }
 
-export function formatCsv(points: readonly PointRecord[]): string {
+export function formatCsv(doc: ResultsDoc): string {
   const rows = [CSV_COLUMNS.map(([name]) => name).join(',')];
-  for (const r of points) rows.push(CSV_COLUMNS.map(([, get]) => csvCell(get(r))).join(','));
+  for (const r of doc.points) rows.push(CSV_COLUMNS.map(([, get]) => csvCell(get(r, doc))).join(','));
   return `${rows.join('\n')}\n`;
 }
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const sci = (v: number | null): string => (v === null ? '-' : v === 0 ? '0' : v.toExponential(2));
+const opt = (v: number | null, d = 2): string => (v === null ? '-' : f(v, d));
 
-/** The end of a progress line: `123.45 Mpps (120.10-125.00)`. */
+/** The end of a progress line: `123.45 Mpps (120.10-125.00)`; ping: the RTT. */
 export function pointLabel(r: PointRecord, withVariant: boolean): string {
   const who = withVariant && r.variant ? `${r.variant} ` : '';
   if (r.metrics === null) return `${who}${r.error ?? 'no result'}`;
   const m = r.metrics;
+  if (r.params.peer !== undefined && m.rttMedianUs !== null) {
+    return `rtt median ${f(m.rttMedianUs)} us (min ${f(m.rttMinUs ?? 0)}, p99 ${f(m.rttP99Us ?? 0)}), ${m.threads}/${m.cores} threads/cores`;
+  }
   const rtt = m.rttMedianUs !== null ? `, rtt ${f(m.rttMedianUs)} us` : '';
   const kicks = m.notifiesPerPacket !== null ? `, notifies/pkt ${sci(m.notifiesPerPacket)}` : '';
-  return `${who}${f(m.mpps)} Mpps (${f(m.mppsMin)}-${f(m.mppsMax)})${withVariant ? '' : `${kicks}${rtt}`}`;
+  const guest =
+    (m.kicksPerPacket ?? 0) > 0 || (m.irqsPerPacket ?? 0) > 0
+      ? `, kicks/pkt ${sci(m.kicksPerPacket)}, irqs/pkt ${sci(m.irqsPerPacket)}`
+      : '';
+  return `${who}${f(m.mpps)} Mpps (${f(m.mppsMin)}-${f(m.mppsMax)})${withVariant ? '' : `${kicks}${guest}${rtt}`}`;
+}
+
+/** The measured columns of each experiment's table, and how each is shown. */
+function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string]> {
+  const m = (r: PointRecord) => r.metrics!;
+  const threads: [string, (r: PointRecord) => string] = ['threads/cores', (r) => `${m(r).threads}/${m(r).cores}`];
+  const mpps: Array<[string, (r: PointRecord) => string]> = [
+    ['Mpps', (r) => f(m(r).mpps)],
+    ['min-max', (r) => `${f(m(r).mppsMin)}-${f(m(r).mppsMax)}`],
+  ];
+  const kicks: Array<[string, (r: PointRecord) => string]> = [
+    ['kicks/pkt', (r) => sci(m(r).kicksPerPacket)],
+    ['irqs/pkt', (r) => sci(m(r).irqsPerPacket)],
+  ];
+  switch (s.experiment) {
+    case 'peers':
+      return [...mpps, ['pipe is', (r) => `${f(m(r).ratioToPipe ?? 0, 1)}x`]];
+    case 'ping':
+      return [
+        ['RTT median us', (r) => opt(m(r).rttMedianUs)],
+        ['RTT min us', (r) => opt(m(r).rttMinUs)],
+        ['RTT p99 us', (r) => opt(m(r).rttP99Us)],
+        ['round trips', (r) => String(m(r).packets)],
+        ...kicks,
+        ['sleeps/pkt', (r) => sci(m(r).sleepsPerPacket)],
+        threads,
+      ];
+    case 'chain':
+      return [...mpps, ...kicks, ['drops', (r) => String(m(r).drops ?? '-')], threads];
+    case 'pktgen':
+      return [
+        ...mpps,
+        ...kicks,
+        ['notifies/pkt', (r) => sci(m(r).notifiesPerPacket)],
+        ['sleeps/pkt', (r) => sci(m(r).sleepsPerPacket)],
+        ['avg batch', (r) => (m(r).avgBatch === null ? '-' : f(m(r).avgBatch!, 1))],
+        ['drops', (r) => String(m(r).drops ?? '-')],
+        threads,
+        ...(s.mode === 'ping'
+          ? ([
+              ['rtt median us', (r) => opt(m(r).rttMedianUs)],
+              ['rtt p99 us', (r) => opt(m(r).rttP99Us)],
+            ] as Array<[string, (r: PointRecord) => string]>)
+          : []),
+      ];
+  }
+}
+
+interface TableSpec {
+  header: string[];
+  right: boolean[];
+  row: (r: PointRecord) => string[];
+}
+
+function tableSpec(s: Scenario, variants: boolean): TableSpec {
+  const swept = Object.keys(s.sweep) as SweepParam[];
+  const cols = measuredColumns(s);
+  const header = ['point', ...swept, ...(variants ? ['variant'] : []), ...cols.map(([h]) => h)];
+  // Numbers right, words (directions, ports, transports) left.
+  const right = header.map((h) => h !== 'variant' && !['port', 'endpoints', 'peer', 'vms'].includes(h));
+  const row = (r: PointRecord): string[] => {
+    const head = [
+      String(r.point),
+      ...swept.map((k) => String(paramValue(r.params, k))),
+      ...(variants ? [r.variant ?? ''] : []),
+    ];
+    if (r.metrics === null) return [...head, r.error ?? 'no result', ...cols.slice(1).map(() => '')];
+    return [...head, ...cols.map(([, get]) => get(r))];
+  };
+  return { header, right, row };
 }
 
 /** Header and rows of the results table (terminal and Markdown). */
 export function tableRows(doc: ResultsDoc): { header: string[]; rows: string[][]; right: boolean[] } {
-  const s = doc.scenario;
-  const swept = Object.keys(s.sweep) as SweepParam[];
-  const variants = doc.points.some((r) => r.variant !== null);
-  const ping = s.mode === 'ping';
-  const peers = s.experiment === 'peers';
-  const header = [
-    'point',
-    ...swept,
-    ...(variants ? ['variant'] : []),
-    'Mpps',
-    'min-max',
-    ...(peers ? ['pipe is'] : ['notifies/pkt', 'sleeps/pkt', 'avg batch', 'drops']),
-    ...(ping ? ['rtt median us', 'rtt p99 us'] : []),
-  ];
-  const right = header.map((h) => h !== 'variant');
-  const rows = doc.points.map((r) => {
-    const m = r.metrics;
-    const head = [String(r.point), ...swept.map((k) => String(r.params[k])), ...(variants ? [r.variant ?? ''] : [])];
-    if (m === null) return [...head, r.error ?? 'no result', ...header.slice(head.length + 1).map(() => '')];
-    return [
-      ...head,
-      f(m.mpps),
-      `${f(m.mppsMin)}-${f(m.mppsMax)}`,
-      ...(peers
-        ? [`${f(m.ratioToPipe ?? 0, 1)}x`]
-        : [
-            sci(m.notifiesPerPacket),
-            sci(m.sleepsPerPacket),
-            m.avgBatch === null ? '-' : f(m.avgBatch, 1),
-            String(m.drops ?? '-'),
-          ]),
-      ...(ping ? [m.rttMedianUs === null ? '-' : f(m.rttMedianUs), m.rttP99Us === null ? '-' : f(m.rttP99Us)] : []),
-    ];
-  });
-  return { header, rows, right };
+  const t = tableSpec(
+    doc.scenario,
+    doc.points.some((r) => r.variant !== null),
+  );
+  return { header: t.header, rows: doc.points.map(t.row), right: t.right };
 }
 
 /** The table as aligned text for the terminal. */
@@ -110,6 +176,30 @@ export function formatTable(doc: ResultsDoc): string {
   const line = (cells: string[]) =>
     `  ${cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')}`.trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+/**
+ * The table grown row by row while a sweep runs: column widths fixed up front from the
+ * swept values and typical figures (a wider cell just pushes its row).
+ */
+export function liveTable(
+  s: Scenario,
+  swept: SweepParam[],
+  points: PointParams[],
+): { header: string; row: (r: PointRecord) => string } {
+  const t = tableSpec(s, s.experiment === 'peers');
+  const w = t.header.map((h, i) => {
+    const k = swept[i - 1];
+    if (i === 0) return Math.max(h.length, String(points.length).length);
+    if (k !== undefined && i <= swept.length)
+      return Math.max(h.length, ...points.map((p) => String(paramValue(p, k)).length));
+    if (h === 'variant') return 17;
+    if (h === 'min-max') return 13;
+    return Math.max(h.length, 8);
+  });
+  const line = (cells: string[]) =>
+    `  ${cells.map((c, i) => (t.right[i] ? c.padStart(w[i] ?? 0) : c.padEnd(w[i] ?? 0))).join('  ')}`.trimEnd();
+  return { header: line(t.header), row: (r) => line(t.row(r)) };
 }
 
 function markdownTable(doc: ResultsDoc): string {
@@ -122,28 +212,106 @@ function markdownTable(doc: ResultsDoc): string {
   ].join('\n');
 }
 
+/** Where a record sits in the sweep: "ring=256 batch=64" (variant first). */
+function at(doc: ResultsDoc, r: PointRecord): string {
+  return [r.variant, ...(Object.keys(doc.scenario.sweep) as SweepParam[]).map((k) => `${k}=${paramValue(r.params, k)}`)]
+    .filter(Boolean)
+    .join(' ');
+}
+
+/** How a sentence names what each line or swept parameter stands for. */
+const KEY_WORDS: Partial<Record<SweepParam, string>> = {
+  endpoints: 'direction',
+  port: 'port type',
+  peer: 'peer state',
+  vms: 'bridge kind (host apps or VMs)',
+};
+const keyWord = (k: SweepParam): string => KEY_WORDS[k] ?? k;
+
+/** What a scenario measures, in words. */
+function measures(s: Scenario): string {
+  const over = s.sweep.port ? 'over each port type' : `over a ${s.port}`;
+  const ends = s.endpoints ? directionOf(s.endpoints, s.experiment) : '';
+  const dirs = s.sweep.endpoints ? ' for each direction' : ends ? `, ${ends}` : '';
+  switch (s.experiment) {
+    case 'peers':
+      return 'the same packets streamed between two worker threads over a pipe, a VALE port, postMessage, batched postMessage and ringbuf.js';
+    case 'chain': {
+      const links = s.sweep.port ? 'pipes or VALE switches' : s.port === 'vale' ? 'VALE switches' : 'pipes';
+      return `pkt-gen ${s.mode} -> rx through a chain of ${s.sweep.n ? 'N' : s.base.n} bridges (${s.sweep.vms ? 'host apps or VMs' : s.base.vms ? 'in VMs' : 'host apps'}) joined by ${links}`;
+    }
+    case 'ping':
+      return `pkt-gen ping <-> pong round trips ${over}${dirs}${s.sweep.peer ? '' : `, peer ${s.base.peer}`}`;
+    case 'pktgen': {
+      const pair =
+        s.mode === 'ping' ? 'ping <-> pong round trips' : `${s.mode} -> rx${s.mode === 'txseq' ? 'seq' : ''}`;
+      return `pkt-gen ${pair} ${over}${dirs}`;
+    }
+  }
+}
+
+function perLine(doc: ResultsDoc): string {
+  const s = doc.scenario;
+  return doc.plot.lines.length > 1
+    ? `, one line per ${[...(doc.points.some((r) => r.variant) ? ['transport'] : []), ...lineKeys(s).map(keyWord)].join(' and ')}`
+    : '';
+}
+
 /** One sentence on what the plot shows, with the best point. */
 export function plotSentence(doc: ResultsDoc): string {
   const s = doc.scenario;
   const measured = doc.points.filter((r) => r.metrics !== null);
-  const what =
-    s.experiment === 'peers'
-      ? 'the same packets streamed between two worker threads over a pipe, postMessage, batched postMessage and ringbuf.js'
-      : `pkt-gen ${s.mode === 'ping' ? 'ping <-> pong round trips' : `${s.mode} -> rx${s.mode === 'txseq' ? 'seq' : ''}`} over a ${s.port}, ${s.endpoints.tx} -> ${s.endpoints.rx}`;
-  const lines = doc.plot.lines.length;
-  const per =
-    lines > 1
-      ? `, one line per ${[...(doc.points.some((r) => r.variant) ? ['transport'] : []), ...lineKeys(s)].join(' and ')}`
-      : '';
+  if (s.experiment === 'ping') {
+    let best = '';
+    const timed = measured.filter((r) => r.metrics!.rttMedianUs !== null);
+    if (timed.length > 0) {
+      const b = timed.reduce((x, y) => (y.metrics!.rttMedianUs! < x.metrics!.rttMedianUs! ? y : x));
+      const w = timed.reduce((x, y) => (y.metrics!.rttMedianUs! > x.metrics!.rttMedianUs! ? y : x));
+      best = ` Lowest: ${f(b.metrics!.rttMedianUs!)} us at ${at(doc, b)}; highest: ${f(w.metrics!.rttMedianUs!)} us at ${at(doc, w)}.`;
+    }
+    return `Median round-trip time in us (bars min to p99, log scale) against ${keyWord(s.x)} for ${measures(s)}${perLine(doc)}.${best}`;
+  }
   let best = '';
   if (measured.length > 0) {
     const b = measured.reduce((x, y) => (y.metrics!.mpps > x.metrics!.mpps ? y : x));
-    const at = [b.variant, ...(Object.keys(s.sweep) as SweepParam[]).map((k) => `${k}=${b.params[k]}`)]
-      .filter(Boolean)
-      .join(' ');
-    best = ` Highest: ${f(b.metrics!.mpps)} Mpps at ${at}.`;
+    best = ` Highest: ${f(b.metrics!.mpps)} Mpps at ${at(doc, b)}.`;
   }
-  return `Mpps (median of the per-interval rates, bars min-max) against ${s.x} for ${what}${per}.${best}`;
+  return `Mpps (median of the per-interval rates, bars min-max) against ${keyWord(s.x)} for ${measures(s)}${perLine(doc)}.${best}`;
+}
+
+/** One sentence on what the events plot shows, with the highest rate. */
+export function eventsSentence(doc: ResultsDoc): string {
+  const s = doc.scenario;
+  const unit = s.experiment === 'ping' ? 'round trip' : 'packet';
+  if (eventSeries(doc).length === 0) {
+    return `No notifies, kicks or interrupts at any point: every thread found work without being woken (a wake-up would cost a wait/notify round trip, tens of us here).`;
+  }
+  let top: { r: PointRecord; v: number; name: string } | undefined;
+  for (const r of doc.points) {
+    if (r.metrics === null) continue;
+    for (const e of EVENTS) {
+      const v = r.metrics[e.key] ?? 0;
+      if (v > (top?.v ?? 0)) top = { r, v, name: e.name };
+    }
+  }
+  const most = top ? ` Most: ${top.v.toExponential(2)} ${top.name}/${unit} at ${at(doc, top.r)}.` : '';
+  return (
+    `Wake-ups per ${unit} against ${keyWord(s.x)} (log scale; notifies: a host thread woke a sleeping peer, kicks: guest -> host, irqs: host -> guest; zeros not drawn), ` +
+    `one line per ${[...lineKeys(s).map(keyWord), 'kind'].join(' and ')}: each costs a wait/notify round trip (tens of us on this machine), ` +
+    `${s.experiment === 'ping' ? 'which is what an asleep peer adds to every round trip' : 'so where the first plot falls, a rise here is the cause'}.${most}`
+  );
+}
+
+/** The line about how each point was measured. */
+function measuredHow(s: Scenario): string {
+  if (s.experiment === 'peers') {
+    return `- Each point: 250 ms warm-up, then ${s.base.seconds} s of 500 ms intervals per transport; points ran one at a time.`;
+  }
+  const spin =
+    s.experiment === 'ping'
+      ? 'peer awake: poll busy-polls and kloops/device threads busy-wait; asleep: everything sleeps at once'
+      : `spin ${s.base.spinUs === 'auto' ? 'auto (200 us when every thread has a core, else 0)' : `${s.base.spinUs} us`}`;
+  return `- Each point: ${s.base.warmupMs} ms warm-up, then ${s.base.seconds} s of ${s.base.reportMs} ms intervals (${spin}); points ran one at a time.`;
 }
 
 export function formatReport(doc: ResultsDoc): string {
@@ -151,21 +319,26 @@ export function formatReport(doc: ResultsDoc): string {
   const m = doc.machine;
   const secs = doc.finished ? (Date.parse(doc.finished) - Date.parse(doc.started)) / 1000 : 0;
   const failed = doc.points.filter((r) => r.metrics === null);
+  const csv = doc.plot.file.replace(/plot\.svg$/, 'points.csv');
+  const json = doc.plot.file.replace(/plot\.svg$/, 'points.json');
   const out = [
     `# ${s.name}`,
     '',
     ...(s.description ? [s.description, ''] : []),
-    `![${s.name}: Mpps vs ${s.x}](${doc.plot.file})`,
+    `![${s.name}: ${doc.plot.y === 'mpps' ? 'Mpps' : 'RTT'} vs ${s.x}](${doc.plot.file})`,
     '',
     plotSentence(doc),
     '',
+    ...(doc.plot.events
+      ? [`![${s.name}: notifies, kicks and irqs per packet vs ${s.x}](${doc.plot.events})`, '', eventsSentence(doc), '']
+      : []),
     markdownTable(doc),
     '',
     ...(failed.length > 0 ? [`${failed.length} measurement(s) have no result: see the error column.`, ''] : []),
-    `- Machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.platform} ${m.arch}; load average at the start ${m.loadavg.join(' ')}.`,
-    `- Each point: ${s.experiment === 'peers' ? '250 ms' : `${s.base.warmupMs} ms`} warm-up, then ${s.base.seconds} s of ${s.experiment === 'peers' ? '500' : s.base.reportMs} ms intervals; points ran one at a time.`,
+    `- Machine: ${machineLine(m)} at the start.`,
+    measuredHow(s),
     `- Run: ${doc.command ? `\`${doc.command}\`` : s.name}${doc.source ? ` (${doc.source})` : ''}, started ${doc.started}, ${f(secs, 1)} s, sabnetmap ${doc.tool.version}.`,
-    '- Files: `points.json` (machine facts, the scenario as run, every point), `points.csv` (one row per measurement), `plot.svg`.',
+    `- Files: \`${json}\` (machine facts, the scenario as run, every point), \`${csv}\` (one row per measurement), \`${doc.plot.file}\`${doc.plot.events ? `, \`${doc.plot.events}\`` : ''}.`,
     '',
   ];
   return out.join('\n');

@@ -1,27 +1,34 @@
 /**
  * The benchmark runner: runs a scenario's points one at a time (never concurrently: a
- * point owns the machine's cores while it runs), shows a progress line per point, and
- * writes `<out>/<timestamp>-<name>/` with points.json, points.csv, plot.svg and
+ * point owns the machine's cores while it runs), shows progress (a bar and the table
+ * growing row by row on a terminal, a line per point otherwise), and writes
+ * `<out>/<timestamp>-<name>/` with points.json, points.csv, plot.svg, events.svg and
  * report.md. The numbers in all of them come from the same records.
  *
- * What a point runs is chosen by `experiment` (and, as they land, by port type and
- * endpoints): an ExperimentRunner turns one point's parameters into one or more
- * measurements (peers measures several transports per point).
+ * What a point runs is chosen by `experiment`: an ExperimentRunner turns one point's
+ * parameters into one or more measurements (peers measures several transports per
+ * point). pktgen and ping take their topology from the point's port and endpoints
+ * (host apps, passthrough guests, emulated-NIC guests), chain from its port, n and vms.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runChain } from '../src/apps/chain-run.js';
 import { type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot } from '../src/paths.js';
+import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
 import { runPeersBench } from './peers.js';
-import { renderPlot } from './plot.js';
-import { formatCsv, formatReport, pointLabel } from './report.js';
+import { type LiveOut, LiveProgress } from './progress.js';
+import { formatCsv, formatReport, liveTable, pointLabel } from './report.js';
 import {
   type ExperimentName,
   expandPoints,
+  formatParam,
   lineKeys,
   type PointParams,
+  paramValue,
+  pointEndpoints,
   type Scenario,
   type SweepParam,
 } from './scenario.js';
@@ -40,6 +47,9 @@ export interface Metrics {
   /** Wake-ups sent to a sleeping peer, and sleeps, per packet (both sides). */
   notifiesPerPacket: number | null;
   sleepsPerPacket: number | null;
+  /** Guests: kicks (guest -> host: CSB kicks, NIC doorbells) and interrupts (host -> guest) per packet. */
+  kicksPerPacket: number | null;
+  irqsPerPacket: number | null;
   avgBatch: number | null;
   /** Seconds from the go to the end of the stop. */
   elapsed: number | null;
@@ -84,6 +94,9 @@ export interface Machine {
   loadavg: number[];
 }
 
+/** The figure a plot draws: Mpps, or (ping) the median RTT. */
+export type PlotY = 'mpps' | 'rttMedianUs';
+
 export interface ResultsDoc {
   tool: { name: 'sabnetmap'; version: string };
   /** The scenario as run: defaults filled in, --seconds applied. */
@@ -95,7 +108,11 @@ export interface ResultsDoc {
   finished: string | null;
   /** False while the run is in progress (points.json is rewritten after each point). */
   complete: boolean;
-  plot: { file: string; x: SweepParam; series: SweepParam | null; y: 'mpps'; lines: string[] };
+  /**
+   * The main plot (`file`: y against x, one line per entry of `lines`) and the events
+   * plot (`events`: notifies, kicks and irqs per packet against x; null for peers).
+   */
+  plot: { file: string; x: SweepParam; series: SweepParam | null; y: PlotY; lines: string[]; events: string | null };
   points: PointRecord[];
 }
 
@@ -127,6 +144,8 @@ export function makeMetrics(
     seqErrors: m.seqErrors ?? null,
     notifiesPerPacket: m.notifiesPerPacket ?? null,
     sleepsPerPacket: m.sleepsPerPacket ?? null,
+    kicksPerPacket: m.kicksPerPacket ?? null,
+    irqsPerPacket: m.irqsPerPacket ?? null,
     avgBatch: m.avgBatch ?? null,
     elapsed: m.elapsed ?? null,
     intervals: m.intervals ?? null,
@@ -152,6 +171,8 @@ function pktgenMetrics(r: PktGenRunResult): Metrics {
     seqErrors: r.seqErrors,
     notifiesPerPacket: r.notifiesPerPacket,
     sleepsPerPacket: r.sleepsPerPacket,
+    kicksPerPacket: r.kicksPerPacket,
+    irqsPerPacket: r.irqsPerPacket,
     avgBatch: r.avgBatch,
     elapsed: r.seconds,
     intervals: r.intervals.length,
@@ -164,22 +185,62 @@ function pktgenMetrics(r: PktGenRunResult): Metrics {
   });
 }
 
-/** Pool start-up and teardown per point, roughly. */
+/** Pool start-up and teardown per point, roughly (more threads, more start-up). */
 const POINT_OVERHEAD_S = 0.3;
 
+/** ping: at most this many round trips per point (an RTT array of 8 MB in the pinging worker). */
+export const PING_MAX_ROUND_TRIPS = 1_000_000;
+
+/** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated. */
+async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
+  const e = pointEndpoints(p);
+  const ping = s.experiment === 'ping';
+  const awake = p.peer === 'awake';
+  const r = await runPktGenPair({
+    port: p.port ?? 'pipe',
+    tx: e.tx,
+    rx: e.rx,
+    mode: ping ? 'ping' : s.mode,
+    // ping stops after this many round trips (else 10000): enough for the whole point at any RTT seen here.
+    ...(ping ? { count: PING_MAX_ROUND_TRIPS } : {}),
+    len: p.len,
+    batch: p.batch,
+    ring: p.ring,
+    spinUs: p.spinUs,
+    seconds: s.base.seconds,
+    warmupMs: s.base.warmupMs,
+    reportMs: s.base.reportMs,
+    lingerUs: s.base.lingerUs,
+    // ping: an awake peer's kloop or device thread never sleeps either: nobody on the path does.
+    busyWait: ping ? awake : s.base.busyWait,
+    moderation: s.base.moderation,
+  });
+  const metrics = pktgenMetrics(r);
+  const error = ping && metrics.rttMedianUs === null ? 'no round trip completed' : null;
+  return [{ variant: null, metrics, error, intervalMpps: r.intervals.map((i) => i.mpps) }];
+}
+
 /**
- * One runner per experiment. pktgen takes its topology from `s.port` (pipe, VALE) and
- * `s.endpoints` (host apps, passthrough guests, emulated-NIC guests).
+ * One runner per experiment. pktgen and ping take their topology from the point's
+ * `port` and `endpoints`; chain from its `port`, `n` and `vms`.
  */
 export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   pktgen: {
     estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + POINT_OVERHEAD_S,
+    run: runPair,
+  },
+  ping: {
+    estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + POINT_OVERHEAD_S,
+    run: runPair,
+  },
+  chain: {
+    estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + 2 * POINT_OVERHEAD_S,
     async run(s, p) {
-      const r = await runPktGenPair({
-        port: s.port,
-        tx: s.endpoints.tx,
-        rx: s.endpoints.rx,
-        mode: s.mode,
+      const r = await runChain({
+        n: p.n,
+        port: p.port,
+        vms: p.vms,
+        mode: s.mode === 'txseq' ? 'txseq' : 'tx',
         len: p.len,
         batch: p.batch,
         ring: p.ring,
@@ -187,14 +248,31 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         seconds: s.base.seconds,
         warmupMs: s.base.warmupMs,
         reportMs: s.base.reportMs,
+        lingerUs: s.base.lingerUs,
+        busyWait: s.base.busyWait,
       });
-      return [{ variant: null, metrics: pktgenMetrics(r), error: null, intervalMpps: r.intervals.map((i) => i.mpps) }];
+      const metrics = makeMetrics({
+        mpps: r.mpps,
+        mppsMin: r.mppsMin,
+        mppsMax: r.mppsMax,
+        packets: r.packets,
+        sent: r.sent,
+        drops: r.drops,
+        seqErrors: r.seqErrors,
+        kicksPerPacket: r.kicksPerPacket,
+        irqsPerPacket: r.irqsPerPacket,
+        elapsed: r.seconds,
+        intervals: r.intervals.length,
+        threads: r.threads,
+        cores: r.cores,
+      });
+      return [{ variant: null, metrics, error: null, intervalMpps: r.intervals.map((i) => i.mpps) }];
     },
   },
   peers: {
-    estimate: (s) => 4 * (s.base.seconds + 0.25 + POINT_OVERHEAD_S),
+    estimate: (s) => 5 * (s.base.seconds + 0.25 + POINT_OVERHEAD_S),
     async run(s, p) {
-      const r = await runPeersBench({ seconds: s.base.seconds, len: p.len, batch: p.batch });
+      const r = await runPeersBench({ seconds: s.base.seconds, len: p.len, batch: p.batch, vale: true });
       return r.results.map((line) => ({
         // 'postMessage-batch64' -> 'postMessage-batch': one plot line across batch sizes.
         variant: line.name.replace(/-batch\d+$/, '-batch'),
@@ -219,27 +297,48 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
 export interface RunOptions {
   /** Parent directory of the run's directory (default `results`, relative to the cwd). */
   outDir?: string;
+  /** Write into exactly this directory (created if needed) instead of a fresh `<outDir>/<timestamp>-<name>`. */
+  dir?: string;
+  /** Prefix of every file name written (several scenarios in one directory). */
+  prefix?: string;
   /** Overrides base.seconds. */
   seconds?: number;
   /** The file the scenario came from (for the report). */
   source?: string;
   /** The command that started the run (for the report). */
   command?: string;
-  /** Where progress text goes (default stderr). Called with partial lines. */
+  /** Where progress lines go (default stderr). Called with partial lines. */
   progress?: (text: string) => void;
+  /**
+   * A progress bar over the sweep and the table growing row by row, on stderr (default:
+   * when stderr is a terminal and no `progress` is given). Otherwise a line per point.
+   */
+  live?: boolean;
+  /** Where the live bar and table go (default stderr). */
+  liveOut?: LiveOut;
+  /** The machine facts to record (default: read now). */
+  machine?: Machine;
   /** Called after each point with its records. */
   onPoint?: (records: PointRecord[]) => void;
 }
 
 export interface RunResult {
   dir: string;
-  files: { json: string; csv: string; svg: string; report: string };
+  files: { json: string; csv: string; svg: string; events: string | null; report: string };
   doc: ResultsDoc;
   /** Points that produced an error instead of a measurement. */
   failed: number;
+  /** Whether the table was already shown on the terminal as the run went. */
+  shownLive: boolean;
 }
 
-export const FILES = { json: 'points.json', csv: 'points.csv', svg: 'plot.svg', report: 'report.md' } as const;
+export const FILES = {
+  json: 'points.json',
+  csv: 'points.csv',
+  svg: 'plot.svg',
+  events: 'events.svg',
+  report: 'report.md',
+} as const;
 
 export function machineFacts(): Machine {
   return {
@@ -253,7 +352,7 @@ export function machineFacts(): Machine {
   };
 }
 
-function version(): string {
+export function version(): string {
   try {
     return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version ?? 'unknown';
   } catch {
@@ -262,7 +361,7 @@ function version(): string {
 }
 
 /** `<parent>/<UTC timestamp>-<name>`, created fresh (a suffix if that second is taken). */
-function makeRunDir(parent: string, name: string, at: Date): string {
+export function makeRunDir(parent: string, name: string, at: Date): string {
   mkdirSync(parent, { recursive: true });
   const stamp = at
     .toISOString()
@@ -280,52 +379,10 @@ function makeRunDir(parent: string, name: string, at: Date): string {
 }
 
 function lineLabel(s: Scenario, p: PointParams, variant: string | null): string {
-  const parts = [...(variant ? [variant] : []), ...lineKeys(s).map((k) => `${k}=${p[k]}`)];
-  return parts.length > 0 ? parts.join(' ') : `${s.port} ${s.endpoints.tx}->${s.endpoints.rx} ${s.mode}`;
-}
-
-const X_WHAT: Record<SweepParam, string> = {
-  len: 'frame length, bytes',
-  batch: 'batch, slots per sync',
-  ring: 'ring size, slots',
-  spinUs: 'busy-poll before sleeping, µs',
-};
-const LOG2_X: readonly SweepParam[] = ['batch', 'ring'];
-
-export function plotSvg(doc: ResultsDoc): string {
-  const s = doc.scenario;
-  const lines = new Map<string, PointRecord[]>();
-  for (const r of doc.points) {
-    if (r.metrics === null) continue;
-    const list = lines.get(r.line) ?? [];
-    list.push(r);
-    lines.set(r.line, list);
-  }
-  const fixed = (['len', 'batch', 'ring', 'spinUs'] as const)
-    .filter((k) => s.sweep[k] === undefined && (s.experiment === 'pktgen' || k === 'len' || k === 'batch'))
-    .map((k) => (k === 'spinUs' ? `spin ${s.base.spinUs} us` : `${k} ${s.base[k]}`));
-  const m = doc.machine;
-  return renderPlot({
-    title: `${s.name}: ${s.experiment === 'peers' ? 'transports' : `${s.port} ${s.mode}`}, Mpps vs ${s.x}`,
-    subtitle: [
-      `${s.port}, ${s.endpoints.tx} -> ${s.endpoints.rx}, ${s.experiment} ${s.mode}${fixed.length ? `, ${fixed.join(', ')}` : ''}, ${s.base.seconds} s per point`,
-      `${m.cores} cores, ${m.cpu}, Node ${m.node}`,
-    ],
-    xLabel: `${X_WHAT[s.x]}${LOG2_X.includes(s.x) ? ' (log2 scale)' : ''}`,
-    xName: s.x,
-    yLabel: 'Mpps (median of intervals; bars: min-max)',
-    yUnit: 'Mpps',
-    xLog2: LOG2_X.includes(s.x),
-    series: [...lines].map(([label, recs]) => ({
-      label,
-      points: recs.map((r) => ({
-        x: r.params[s.x],
-        y: r.metrics!.mpps,
-        yMin: r.metrics!.mppsMin,
-        yMax: r.metrics!.mppsMax,
-      })),
-    })),
-  });
+  const parts = [...(variant ? [variant] : []), ...lineKeys(s).map((k) => formatParam(k, paramValue(p, k)))];
+  if (parts.length > 0) return parts.join(' ');
+  const fixed = fixedWhat(s);
+  return s.experiment === 'chain' ? `chain ${fixed}` : `${fixed}${s.experiment === 'pktgen' ? ` ${s.mode}` : ''}`;
 }
 
 function writeJson(file: string, doc: ResultsDoc): void {
@@ -342,65 +399,95 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
     s.base.seconds = o.seconds;
   }
   const exp = EXPERIMENTS[s.experiment];
-  const points = expandPoints(s);
+  const machine = o.machine ?? machineFacts();
+  const points = expandPoints(s, machine.cores);
+  const live = o.live ?? (o.progress === undefined && process.stderr.isTTY === true);
   const progress = o.progress ?? ((t: string) => void process.stderr.write(t));
   const started = new Date();
-  const dir = makeRunDir(o.outDir ?? 'results', s.name, started);
+  let dir: string;
+  if (o.dir !== undefined) {
+    mkdirSync(o.dir, { recursive: true });
+    dir = resolve(o.dir);
+  } else dir = makeRunDir(o.outDir ?? 'results', s.name, started);
+  const pre = o.prefix ?? '';
+  const events = s.experiment === 'peers' ? null : `${pre}${FILES.events}`;
   const files = {
-    json: join(dir, FILES.json),
-    csv: join(dir, FILES.csv),
-    svg: join(dir, FILES.svg),
-    report: join(dir, FILES.report),
+    json: join(dir, `${pre}${FILES.json}`),
+    csv: join(dir, `${pre}${FILES.csv}`),
+    svg: join(dir, `${pre}${FILES.svg}`),
+    events: events === null ? null : join(dir, events),
+    report: join(dir, `${pre}${FILES.report}`),
   };
   const doc: ResultsDoc = {
     tool: { name: 'sabnetmap', version: version() },
     scenario: s,
     source: o.source ?? null,
     command: o.command ?? null,
-    machine: machineFacts(),
+    machine,
     started: started.toISOString(),
     finished: null,
     complete: false,
-    plot: { file: FILES.svg, x: s.x, series: s.series ?? null, y: 'mpps', lines: [] },
+    plot: {
+      file: `${pre}${FILES.svg}`,
+      x: s.x,
+      series: s.series ?? null,
+      y: s.experiment === 'ping' ? 'rttMedianUs' : 'mpps',
+      lines: [],
+      events,
+    },
     points: [],
   };
-  const est = Math.round(points.length * exp.estimate(s));
-  progress(`${s.name}: ${points.length} point${points.length === 1 ? '' : 's'}, about ${est} s; writing ${dir}\n`);
+  const perPoint = exp.estimate(s);
+  const est = Math.round(points.length * perPoint);
+  const head = `${s.name}: ${points.length} point${points.length === 1 ? '' : 's'}, about ${est} s; writing ${dir}\n`;
   const swept = Object.keys(s.sweep) as SweepParam[];
+  const bar = live ? new LiveProgress(points.length, perPoint, o.liveOut) : null;
+  const table = live ? liveTable(s, swept, points) : null;
+  if (bar && table) {
+    bar.print(`${head}machine: ${machineLine(machine)}\n\n${table.header}`);
+  } else progress(`${head}machine: ${machineLine(machine)}\n`);
   let failed = 0;
-  for (let i = 0; i < points.length; i++) {
-    const p = points[i];
-    const width = String(points.length).length;
-    progress(`[${String(i + 1).padStart(width)}/${points.length}] ${swept.map((k) => `${k}=${p[k]}`).join(' ')} ... `);
-    let ms: Measurement[];
-    try {
-      ms = await exp.run(s, p);
-    } catch (e) {
-      ms = [{ variant: null, metrics: null, error: (e as Error)?.message ?? String(e), intervalMpps: [] }];
+  try {
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      const where = swept.map((k) => `${k}=${paramValue(p, k)}`).join(' ');
+      const width = String(points.length).length;
+      if (bar) bar.start(i, where);
+      else progress(`[${String(i + 1).padStart(width)}/${points.length}] ${where} ... `);
+      let ms: Measurement[];
+      try {
+        ms = await exp.run(s, p);
+      } catch (e) {
+        ms = [{ variant: null, metrics: null, error: (e as Error)?.message ?? String(e), intervalMpps: [] }];
+      }
+      const recs = ms.map(
+        (m): PointRecord => ({
+          point: i + 1,
+          params: p,
+          variant: m.variant,
+          line: lineLabel(s, p, m.variant),
+          error: m.error,
+          metrics: m.metrics,
+          intervalMpps: m.intervalMpps,
+        }),
+      );
+      if (recs.some((r) => r.metrics === null && !r.error?.startsWith('skipped'))) failed++;
+      doc.points.push(...recs);
+      if (bar && table) bar.print(recs.map((r) => table.row(r)).join('\n'));
+      else progress(`${recs.map((r) => pointLabel(r, ms.length > 1)).join(', ')}\n`);
+      o.onPoint?.(recs);
+      writeJson(files.json, doc);
     }
-    const recs = ms.map(
-      (m): PointRecord => ({
-        point: i + 1,
-        params: p,
-        variant: m.variant,
-        line: lineLabel(s, p, m.variant),
-        error: m.error,
-        metrics: m.metrics,
-        intervalMpps: m.intervalMpps,
-      }),
-    );
-    if (recs.some((r) => r.metrics === null && !r.error?.startsWith('skipped'))) failed++;
-    doc.points.push(...recs);
-    progress(`${recs.map((r) => pointLabel(r, ms.length > 1)).join(', ')}\n`);
-    o.onPoint?.(recs);
-    writeJson(files.json, doc);
+  } finally {
+    bar?.stop();
   }
   doc.finished = new Date().toISOString();
   doc.complete = true;
   doc.plot.lines = [...new Set(doc.points.filter((r) => r.metrics !== null).map((r) => r.line))];
   writeJson(files.json, doc);
-  writeFileSync(files.csv, formatCsv(doc.points));
+  writeFileSync(files.csv, formatCsv(doc));
   writeFileSync(files.svg, plotSvg(doc));
+  if (files.events !== null) writeFileSync(files.events, eventsSvg(doc));
   writeFileSync(files.report, formatReport(doc));
-  return { dir, files, doc, failed };
+  return { dir, files, doc, failed, shownLive: live };
 }

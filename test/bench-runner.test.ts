@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import { renderPlot } from '../bench/plot.js';
 import { CSV_COLUMNS } from '../bench/report.js';
 import { FILES, type ResultsDoc, runScenario } from '../bench/runner.js';
 import {
-  BASE_DEFAULTS,
+  baseDefaults,
   builtinScenarios,
   checkScenario,
   expandPoints,
@@ -146,6 +146,141 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
     'scenario.base.spinUs',
     /not used by the peers experiment \(it takes len, batch, seconds\)/,
   ],
+  // String-valued sweeps: endpoints (directions) and port.
+  [
+    'an unknown endpoint in a swept direction',
+    edit((s) => (s.sweep = { endpoints: ['host->host', 'vm->host'], batch: [1] })),
+    'scenario.sweep.endpoints[1]',
+    /^'vm' is not an endpoint \(host, guest or emulated\) in "vm->host"$/,
+  ],
+  [
+    'a direction that is not one',
+    edit((s) => (s.sweep = { endpoints: ['guest to host'], batch: [1] })),
+    'scenario.sweep.endpoints[0]',
+    /^must be a direction like "guest->host" \(tx->rx, each host, guest or emulated\), got "guest to host"$/,
+  ],
+  [
+    'a two-way direction for a stream',
+    edit((s) => (s.sweep = { endpoints: ['guest<->host'], batch: [1] })),
+    'scenario.sweep.endpoints[0]',
+    /a stream goes one way, got "guest<->host"/,
+  ],
+  [
+    'a number as a direction',
+    edit((s) => (s.sweep = { endpoints: [42], batch: [1] })),
+    'scenario.sweep.endpoints[0]',
+    /must be a direction like .* got 42$/,
+  ],
+  [
+    'the same direction twice',
+    edit((s) => (s.sweep = { endpoints: ['guest->host', ' guest -> host '], batch: [1] })),
+    'scenario.sweep.endpoints[1]',
+    /^"guest->host" is already in the list$/,
+  ],
+  [
+    'a bad top-level direction',
+    edit((s) => (s.endpoints = 'guest=>host')),
+    'scenario.endpoints',
+    /must be a direction like "guest->host"/,
+  ],
+  [
+    'a NIC as a swept port',
+    edit((s) => (s.sweep = { port: ['pipe', 'nic'], batch: [1] })),
+    'scenario.sweep.port[1]',
+    /an emulated NIC is an endpoint/,
+  ],
+  [
+    'an unknown swept port',
+    edit((s) => (s.sweep = { port: ['tap'], batch: [1] })),
+    'scenario.sweep.port[0]',
+    /^must be one of pipe, vale, got "tap"$/,
+  ],
+  [
+    'pktgen sweeping a chain parameter',
+    edit((s) => (s.sweep = { vms: [false, true], batch: [1] })),
+    'scenario.sweep.vms',
+    /the pktgen experiment cannot vary vms \(it varies len, batch, ring, spinUs, port, endpoints\)/,
+  ],
+  [
+    "a spin that is neither 'auto' nor a number",
+    edit((s) => (s.base = { spinUs: 'fast' })),
+    'scenario.base.spinUs',
+    /'auto' or a number/,
+  ],
+  // ping: the peer state, and its own mode and keys.
+  [
+    'ping with mode tx',
+    { name: 'p', experiment: 'ping', mode: 'tx', sweep: { peer: ['awake'] } },
+    'scenario.mode',
+    /measures round trips: mode must be 'ping'/,
+  ],
+  [
+    'ping sweeping batch',
+    { name: 'p', experiment: 'ping', sweep: { batch: [1, 2] } },
+    'scenario.sweep.batch',
+    /the ping experiment cannot vary batch \(it varies len, ring, port, endpoints, peer\)/,
+  ],
+  [
+    'an unknown peer state',
+    { name: 'p', experiment: 'ping', sweep: { peer: ['awake', 'dozing'] } },
+    'scenario.sweep.peer[1]',
+    /^must be one of awake, asleep, got "dozing"$/,
+  ],
+  [
+    'a base peer state',
+    { name: 'p', experiment: 'ping', base: { peer: 'sleepy' }, sweep: { len: [60] } },
+    'scenario.base.peer',
+    /one of awake, asleep/,
+  ],
+  [
+    'ping with a spin time',
+    { name: 'p', experiment: 'ping', base: { spinUs: 5 }, sweep: { peer: ['awake'] } },
+    'scenario.base.spinUs',
+    /not used by the ping experiment/,
+  ],
+  [
+    'a bad ping pair',
+    { name: 'p', experiment: 'ping', sweep: { endpoints: ['guest<->vm'], peer: ['awake'] } },
+    'scenario.sweep.endpoints[0]',
+    /'vm' is not an endpoint/,
+  ],
+  // chain: vms, n, and the keys it does not take.
+  [
+    'chain in ping mode',
+    { name: 'c', experiment: 'chain', mode: 'ping', sweep: { vms: [false] } },
+    'scenario.mode',
+    /streams one way through its bridges: mode must be tx or txseq/,
+  ],
+  [
+    'chain with endpoints',
+    { name: 'c', experiment: 'chain', endpoints: { tx: 'guest', rx: 'host' }, sweep: { vms: [false] } },
+    'scenario.endpoints',
+    /not used by the chain experiment/,
+  ],
+  [
+    'a chain of 9 bridges',
+    { name: 'c', experiment: 'chain', sweep: { n: [1, 9] } },
+    'scenario.sweep.n[1]',
+    /from 1 to 8 \(bridges in the chain\), got 9/,
+  ],
+  [
+    "vms as 'yes'",
+    { name: 'c', experiment: 'chain', sweep: { vms: ['yes'] } },
+    'scenario.sweep.vms[0]',
+    /^must be true \(each bridge in a guest VM\) or false \(host apps\), got "yes"$/,
+  ],
+  [
+    'chain with a NIC moderation',
+    { name: 'c', experiment: 'chain', base: { moderation: 4 }, sweep: { vms: [false] } },
+    'scenario.base.moderation',
+    /not used by the chain experiment/,
+  ],
+  [
+    'peers with a port',
+    { name: 'q', experiment: 'peers', port: 'vale', sweep: { batch: [64] } },
+    'scenario.port',
+    /not used by the peers experiment/,
+  ],
 ];
 
 describe('scenario validation', () => {
@@ -181,7 +316,9 @@ describe('scenario validation', () => {
       mode: 'tx',
       sweep: { ring: [64, 128], batch: [1, 2, 4] },
     });
-    expect(s.base).toEqual(BASE_DEFAULTS);
+    // Only the keys the experiment uses; spinUs 'auto' (resolved per point from its threads).
+    expect(s.base).toEqual(baseDefaults('pktgen'));
+    expect(s.base.spinUs).toBe('auto');
     expect(s.endpoints).toEqual({ tx: 'host', rx: 'host' });
     expect(s.x).toBe('batch');
     expect(Object.keys(s.sweep)).toEqual(['ring', 'batch']);
@@ -195,11 +332,94 @@ describe('scenario validation', () => {
       [128, 2],
       [128, 4],
     ]);
-    expect(pts.every((p) => p.len === 60 && p.spinUs === 200)).toBe(true);
+    // Two host apps: 200 us of spin when both threads have a core.
+    const spin = availableParallelism() >= 2 ? 200 : 0;
+    expect(pts.every((p) => p.len === 60 && p.spinUs === spin)).toBe(true);
+  });
+
+  it('endpoints and port sweep as strings; endpoints become the series unless said otherwise', () => {
+    const s = validateScenario({
+      name: 'dirs',
+      experiment: 'pktgen',
+      sweep: { port: ['pipe', 'vale'], endpoints: ['host->host', ' guest -> host '], batch: [1, 64] },
+    });
+    expect(s.series).toBe('endpoints');
+    expect(s.x).toBe('batch');
+    // Swept and not named at the top: no single value to record.
+    expect(s.port).toBeUndefined();
+    expect(s.endpoints).toBeUndefined();
+    expect(s.sweep.endpoints).toEqual(['host->host', 'guest->host']);
+    const pts = expandPoints(s, 2);
+    expect(pts).toHaveLength(8);
+    expect(pts[0]).toMatchObject({ port: 'pipe', endpoints: 'host->host', batch: 1, spinUs: 200 });
+    // A guest adds its kloop: 3 threads on 2 cores, so 'auto' does not spin.
+    expect(pts[2]).toMatchObject({ port: 'pipe', endpoints: 'guest->host', batch: 1, spinUs: 0 });
+    expect(pts[7]).toMatchObject({ port: 'vale', endpoints: 'guest->host', batch: 64 });
+    // endpoints on x: no series is forced.
+    const onX = validateScenario({
+      name: 'x',
+      experiment: 'pktgen',
+      sweep: { endpoints: ['host->host'], port: ['pipe'] },
+      x: 'endpoints',
+    });
+    expect(onX.series).toBeUndefined();
+    // Alone, endpoints is the x axis; a string direction at the top level is accepted.
+    expect(validateScenario({ name: 'a', experiment: 'pktgen', sweep: { endpoints: ['host->guest'] } }).x).toBe(
+      'endpoints',
+    );
+    expect(
+      validateScenario({ name: 'b', experiment: 'pktgen', endpoints: 'emulated->host', sweep: { batch: [1] } })
+        .endpoints,
+    ).toEqual({
+      tx: 'emulated',
+      rx: 'host',
+    });
+  });
+
+  it('ping and chain: defaults, canonical pairs, and spin from the peer state', () => {
+    const p = validateScenario({
+      name: 'p',
+      experiment: 'ping',
+      sweep: { endpoints: ['guest->host', 'host<->host'], peer: ['awake', 'asleep'] },
+    });
+    expect(p.mode).toBe('ping');
+    expect(p.sweep.endpoints).toEqual(['guest<->host', 'host<->host']);
+    expect(p.series).toBe('endpoints');
+    expect(p.x).toBe('peer');
+    const pts = expandPoints(p, 2);
+    expect(pts.map((q) => [q.endpoints, q.peer, q.spinUs, q.batch])).toEqual([
+      ['guest<->host', 'awake', 1e7, 1],
+      ['guest<->host', 'asleep', 0, 1],
+      ['host<->host', 'awake', 1e7, 1],
+      ['host<->host', 'asleep', 0, 1],
+    ]);
+    const c = validateScenario({ name: 'c', experiment: 'chain', base: { n: 2 }, sweep: { vms: [false, true] } });
+    expect(c.mode).toBe('tx');
+    expect(c.port).toBe('pipe');
+    expect(c.endpoints).toBeUndefined();
+    expect(expandPoints(c, 2).map((q) => [q.n, q.vms, q.spinUs])).toEqual([
+      [2, false, 0],
+      [2, true, 0],
+    ]);
   });
 
   it('loads the built-in scenarios by name, and names the file when it cannot be read', () => {
-    expect(builtinScenarios()).toEqual(expect.arrayContaining(['pipe-batch', 'pipe-ring-batch']));
+    expect(builtinScenarios()).toEqual(
+      expect.arrayContaining([
+        'pipe-batch',
+        'pipe-ring-batch',
+        'vale-batch',
+        'throughput-pipe',
+        'throughput-vale',
+        'passthrough-vs-emulated',
+        'latency',
+        'chain',
+        'peers',
+      ]),
+    );
+    // Every built-in validates (loadScenario throws otherwise) and stays a few minutes at most.
+    for (const n of builtinScenarios())
+      expect(expandPoints(loadScenario(n).scenario).length, n).toBeLessThanOrEqual(80);
     const pb = loadScenario('pipe-batch');
     expect(pb.builtin).toBe(true);
     expect(pb.scenario.sweep.batch).toEqual([1, 2, 4, 8, 16, 32, 64, 128, 256, 512]);
@@ -392,6 +612,11 @@ describe('sabnetmap bench run: bad input', () => {
       /^sabnetmap: scenario\.sweep\.batch\[2\]: must be a positive integer, got "x"$/,
     ],
     ['a NIC as a port', { ...good(), port: 'nic' }, /^sabnetmap: scenario\.port: 'nic' is not a port type/],
+    [
+      'a bad swept direction',
+      { ...good(), sweep: { endpoints: ['host->vm'], batch: [1] }, series: undefined },
+      /^sabnetmap: scenario\.sweep\.endpoints\[0\]: 'vm' is not an endpoint/,
+    ],
   ])('%s: one line naming the path, exit 2', async (_what, scenario, line) => {
     const f = join(dir, 'bad.json');
     writeFileSync(f, JSON.stringify(scenario));

@@ -50,6 +50,8 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['a ping endpoint that does not exist', ['ping', '--a', 'vm'], /host, guest, emulated/],
   ['an unknown ping peer mode', ['ping', '--peer', 'drowsy'], /peer/],
   ['a ping count of 0', ['ping', '--count', '0'], /count/],
+  ['a flagship run of 0 seconds a point', ['start', '--seconds', '0'], /--seconds must be/],
+  ['a flagship run with an unknown option', ['start', '--fast'], /fast/],
 ];
 
 describe('sabnetmap CLI errors', () => {

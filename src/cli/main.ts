@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { runFlagship } from '../../bench/flagship.js';
 import { formatMicro, runMicroBench } from '../../bench/micro.js';
 import { runPeersBench } from '../../bench/peers.js';
 import { formatTable } from '../../bench/report.js';
@@ -37,7 +38,9 @@ commands:
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
-  start        the flagship run (what npm start runs)
+  start        the flagship run (what npm start runs, under a minute): host vs passthrough vs
+               emulated-NIC guests on a pipe and VALE at batch 64, the peers, a report
+               [--seconds S per point (2)] [--out DIR]
   help         this text
 
 pkt-gen options:
@@ -67,6 +70,7 @@ bench run <file.json | built-in name> options:
   --seconds S            measured seconds per point (overrides base.seconds)
   --json                 print the results (points.json) on stdout
   built-in scenarios:    ${builtinList()}
+  (a progress bar and the table as it grows on stderr when it is a terminal)
 common:
   --log-level L          ${LOG_LEVELS.join('|')} (silent)
 `;
@@ -260,7 +264,8 @@ async function benchRun(argv: string[]): Promise<number> {
   });
   if (o.json === true) process.stdout.write(`${JSON.stringify({ dir: r.dir, ...r.doc })}\n`);
   else {
-    process.stdout.write(formatTable(r.doc));
+    // On a terminal the table already grew above the progress bar: not twice.
+    if (!(r.shownLive && process.stdout.isTTY)) process.stdout.write(formatTable(r.doc));
     process.stdout.write(`report: ${r.files.report}\n`);
   }
   if (r.failed > 0) {
@@ -330,19 +335,17 @@ async function ping(argv: string[]): Promise<void> {
   }
 }
 
-/** The flagship run of `npm start`: the pipe pkt-gen and the peers comparison. */
+/**
+ * The flagship run of `npm start`: host apps vs passthrough vs emulated-NIC guests on a
+ * pipe and VALE at batch 64, the peers, a results directory with report.md (under 60 s).
+ */
 async function start(argv: string[]): Promise<void> {
-  parse(argv, {});
-  process.stdout.write('sabnetmap: netmap pipes on SharedArrayBuffer, two worker threads\n\n');
-  const opts = { port: 'pipe' as const, mode: 'tx' as const, len: 60, batch: 64, ring: 1024, seconds: 3, spinUs: 200 };
-  const r = await runPktGenPair({
-    ...opts,
-    onStart: () => process.stdout.write(formatPktGenHeader(opts)),
-    onInterval: (iv) => process.stdout.write(formatPktGenInterval(iv)),
-  });
-  process.stdout.write(formatPktGenSummary(r));
-  process.stdout.write('\nThe same 60-byte packets between two worker threads:\n');
-  process.stdout.write(formatPeers(await runPeersBench({ seconds: 2 })));
+  const o = parse(argv, { out: { type: 'string' }, seconds: { type: 'string' } });
+  if (o.help) return void process.stdout.write(HELP);
+  const out = o.out as string | undefined;
+  if (out === '') throw new UsageError('--out needs a directory');
+  const seconds = num(o, 'seconds', 2, (v) => v > 0 && v <= 600, 'a number of seconds above 0, at most 600');
+  await runFlagship({ outDir: out, seconds, command: ['sabnetmap', 'start', ...argv].join(' ') });
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,168 @@
+/**
+ * How a run's results are drawn and described: the main plot (Mpps, or RTT for ping)
+ * and the events plot (notifies, kicks, irqs per packet) as SVG, and the phrases the
+ * report, the terminal and the flagship share.
+ */
+import { COLORS, DASHES, type PlotSeries, renderPlot } from './plot.js';
+import type { Machine, PointRecord, ResultsDoc } from './runner.js';
+import {
+  directionOf,
+  formatParam,
+  isNumericParam,
+  type PointParams,
+  paramValue,
+  type Scenario,
+  type SweepParam,
+} from './scenario.js';
+
+/** One line of machine facts, as printed and written everywhere. */
+export function machineLine(m: Machine): string {
+  return `${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.platform} ${m.arch}, load average ${m.loadavg.join(' ')}`;
+}
+
+/** What stays fixed in a scenario's points (for titles and sentences): "pipe, host->host". */
+export function fixedWhat(s: Scenario): string {
+  const parts: string[] = [];
+  if (s.port !== undefined && s.sweep.port === undefined) parts.push(s.port);
+  if (s.endpoints !== undefined && s.sweep.endpoints === undefined) {
+    parts.push(directionOf(s.endpoints, s.experiment));
+  }
+  if (s.experiment === 'ping' && s.sweep.peer === undefined) parts.push(`peer ${s.base.peer}`);
+  if (s.experiment === 'chain') {
+    if (s.sweep.n === undefined) parts.push(`${s.base.n} bridges`);
+    if (s.sweep.vms === undefined) parts.push(s.base.vms ? 'in VMs' : 'host apps');
+  }
+  return parts.join(', ');
+}
+
+const X_WHAT: Record<SweepParam, string> = {
+  len: 'frame length, bytes',
+  batch: 'batch, slots per sync',
+  ring: 'ring size, slots',
+  spinUs: 'busy-poll before sleeping, µs',
+  port: 'port type',
+  endpoints: 'endpoints (who sends -> who receives)',
+  peer: 'the peer, awake (busy-polling) or asleep',
+  n: 'bridges in the chain',
+  vms: 'the bridges: host apps or VMs',
+};
+const LOG2_X: readonly SweepParam[] = ['batch', 'ring'];
+
+/** The x axis of a scenario's plots: numbers, or categories in sweep order. */
+function xOf(s: Scenario): { categories?: string[]; at: (p: PointParams) => { x: number; xLabel?: string } } {
+  if (isNumericParam(s.x)) return { at: (p) => ({ x: paramValue(p, s.x) as number }) };
+  const values = (s.sweep[s.x] ?? []) as Array<string | boolean>;
+  return {
+    categories: values.map((v) => (s.x === 'vms' ? formatParam('vms', v) : String(v))),
+    at: (p) => {
+      const v = paramValue(p, s.x) as string | boolean;
+      return { x: values.indexOf(v), xLabel: String(v) };
+    },
+  };
+}
+
+function byLine(doc: ResultsDoc): Map<string, PointRecord[]> {
+  const lines = new Map<string, PointRecord[]>();
+  for (const r of doc.points) {
+    if (r.metrics === null) continue;
+    const list = lines.get(r.line) ?? [];
+    list.push(r);
+    lines.set(r.line, list);
+  }
+  return lines;
+}
+
+function subtitle(doc: ResultsDoc): string[] {
+  const s = doc.scenario;
+  const numeric = s.experiment === 'peers' ? (['len', 'batch'] as const) : (['len', 'batch', 'ring'] as const);
+  const fixed = numeric
+    .filter((k) => s.sweep[k] === undefined && !(s.experiment === 'ping' && k === 'batch'))
+    .map((k) => `${k} ${s.base[k]}`);
+  if (s.experiment !== 'peers' && s.experiment !== 'ping' && s.sweep.spinUs === undefined) {
+    fixed.push(`spin ${s.base.spinUs === 'auto' ? 'auto' : `${s.base.spinUs} us`}`);
+  }
+  const kind = s.experiment === s.mode ? s.experiment : `${s.experiment} ${s.mode}`;
+  const what = [fixedWhat(s), kind, ...fixed].filter(Boolean).join(', ');
+  const m = doc.machine;
+  return [`${what}, ${s.base.seconds} s per point`, `${m.cores} cores, ${m.cpu}, Node ${m.node}`];
+}
+
+/** The main plot: Mpps (ping: median RTT, bars min-p99, log scale) against x, one line per series. */
+export function plotSvg(doc: ResultsDoc): string {
+  const s = doc.scenario;
+  const X = xOf(s);
+  const ping = s.experiment === 'ping';
+  const what =
+    s.experiment === 'peers'
+      ? 'transports'
+      : s.experiment === 'chain'
+        ? `chain of ${s.sweep.n ? 'N' : s.base.n}`
+        : `${s.port && s.sweep.port === undefined ? `${s.port} ` : ''}${s.mode}`;
+  return renderPlot({
+    title: `${s.name}: ${what}, ${ping ? 'RTT' : 'Mpps'} vs ${s.x}`,
+    subtitle: subtitle(doc),
+    xLabel: `${X_WHAT[s.x]}${LOG2_X.includes(s.x) ? ' (log2 scale)' : ''}`,
+    xName: s.x,
+    yLabel: ping ? 'RTT, µs (median; bars: min-p99; log scale)' : 'Mpps (median of intervals; bars: min-max)',
+    yUnit: ping ? 'us' : 'Mpps',
+    xLog2: LOG2_X.includes(s.x),
+    xCategories: X.categories,
+    yLog: ping,
+    series: [...byLine(doc)].map(([label, recs]) => ({
+      label,
+      points: recs.map((r) => {
+        const m = r.metrics!;
+        return ping
+          ? { ...X.at(r.params), y: m.rttMedianUs ?? 0, yMin: m.rttMinUs ?? 0, yMax: m.rttP99Us ?? 0 }
+          : { ...X.at(r.params), y: m.mpps, yMin: m.mppsMin, yMax: m.mppsMax };
+      }),
+    })),
+  });
+}
+
+/** The events per packet the events plot draws, and their dash patterns. */
+export const EVENTS = [
+  { key: 'notifiesPerPacket', name: 'notifies', dash: DASHES[0] },
+  { key: 'kicksPerPacket', name: 'kicks', dash: DASHES[1] },
+  { key: 'irqsPerPacket', name: 'irqs', dash: DASHES[2] },
+] as const;
+
+/** The events plot's series: per line, one per event kind that happened at some point (color per line, dash per kind). */
+export function eventSeries(doc: ResultsDoc): PlotSeries[] {
+  const X = xOf(doc.scenario);
+  const out: PlotSeries[] = [];
+  [...byLine(doc)].forEach(([label, recs], i) => {
+    for (const e of EVENTS) {
+      if (!recs.some((r) => (r.metrics![e.key] ?? 0) > 0)) continue;
+      out.push({
+        label: `${label}: ${e.name}`,
+        color: COLORS[i % COLORS.length],
+        dash: e.dash,
+        points: recs
+          .filter((r) => (r.metrics![e.key] ?? 0) > 0)
+          .map((r) => ({ ...X.at(r.params), y: r.metrics![e.key]! })),
+      });
+    }
+  });
+  return out;
+}
+
+/** The events plot: notifies, kicks and irqs per packet against x (log scale), the cause behind the main plot. */
+export function eventsSvg(doc: ResultsDoc): string {
+  const s = doc.scenario;
+  const X = xOf(s);
+  const series = eventSeries(doc);
+  return renderPlot({
+    title: `${s.name}: wake-ups per ${s.experiment === 'ping' ? 'round trip' : 'packet'} vs ${s.x}`,
+    subtitle: subtitle(doc),
+    xLabel: `${X_WHAT[s.x]}${LOG2_X.includes(s.x) ? ' (log2 scale)' : ''}`,
+    xName: s.x,
+    yLabel: `per ${s.experiment === 'ping' ? 'round trip' : 'packet'} (log scale)`,
+    yUnit: '/pkt',
+    xLog2: LOG2_X.includes(s.x),
+    xCategories: X.categories,
+    yLog: true,
+    note: series.length === 0 ? 'no notifies, kicks or irqs at any point' : undefined,
+    series,
+  });
+}
