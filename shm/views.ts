@@ -32,6 +32,9 @@ import {
 /** Size classes of bufHead views: 64, 128, ... 2048 bytes. */
 export const HEAD_CLASSES = 6;
 
+/** Bytes the largest bufHead view covers: longer frames need copyPastHead too. */
+export const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
+
 /** The bufHead size class that holds `len` bytes. */
 export function headClass(len: number): number {
   let c = 0;
@@ -188,4 +191,21 @@ export class RegionViews {
     Atomics.store(this.i32, RH_FREE_LOCK, 0);
     Atomics.notify(this.i32, RH_FREE_LOCK, 1);
   }
+}
+
+/**
+ * Copies the bytes of a frame past the largest head view between two regions with the
+ * same buffer size (buffers over 2048 bytes): the whole buffer with set() when the frame
+ * fills most of it, else the rest word by word. Buffers are 64-byte aligned.
+ */
+export function copyPastHead(src: RegionViews, s: number, dst: RegionViews, d: number, len: number): void {
+  if (2 * len >= src.bufSize) {
+    dst.buf(d).set(src.buf(s));
+    return;
+  }
+  const si = src.i32;
+  const di = dst.i32;
+  const sw = src.bufOffset(s) >> 2;
+  const dw = dst.bufOffset(d) >> 2;
+  for (let w = HEAD_MAX >> 2, end = (len + 3) >> 2; w < end; w++) di[dw + w] = si[sw + w];
 }

@@ -11,7 +11,7 @@
  * the stage before it (src/stop-order.ts), so nothing in flight is lost.
  */
 import { NS_BUF_CHANGED, NS_MOREFRAG, ST_BATCHES, ST_BYTES, ST_EMPTY, ST_PACKETS } from '../../shm/layout.js';
-import { HEAD_CLASSES, headClass, RegionViews } from '../../shm/views.js';
+import { copyPastHead, HEAD_MAX, headClass, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { log } from '../log.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
@@ -79,8 +79,6 @@ export function sharesMemory(a: NetmapPort, b: NetmapPort): boolean {
 const LEN_MASK = 0xffff;
 const MOREFRAG_HI = NS_MOREFRAG << 16;
 const BUF_CHANGED_HI = NS_BUF_CHANGED << 16;
-/** Bytes the largest bufHead view covers. */
-const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
 
 /** The forwarding step of one bridge direction: A's first RX ring into B's first TX ring. */
 export class Bridge {
@@ -169,7 +167,7 @@ export class Bridge {
         const d = ti[ts];
         const cls = headClass(len);
         dst.bufHead(d, cls).set(src.bufHead(idx, cls));
-        if (len > HEAD_MAX) copyRest(src, idx, dst, d, len);
+        if (len > HEAD_MAX) copyPastHead(src, idx, dst, d, len);
         ti[ts + 1] = lf & ~BUF_CHANGED_HI;
         bytes += len;
       }
@@ -193,22 +191,6 @@ export class Bridge {
     if (m > 0) this.to.txsync();
     return m;
   }
-}
-
-/**
- * The bytes past the largest head view (buffers over 2048 bytes; both regions have the
- * same buffer size): the whole buffer when the frame fills most of it, else word by word.
- */
-function copyRest(src: RegionViews, s: number, dst: RegionViews, d: number, len: number): void {
-  if (2 * len >= src.bufSize) {
-    dst.buf(d).set(src.buf(s));
-    return;
-  }
-  const si = src.i32;
-  const di = dst.i32;
-  const sw = src.bufOffset(s) >> 2;
-  const dw = dst.bufOffset(d) >> 2;
-  for (let w = HEAD_MAX >> 2, end = (len + 3) >> 2; w < end; w++) di[dw + w] = si[sw + w];
 }
 
 /** The stop flag is read and the stats published once every 8 passes (as pkt-gen does). */

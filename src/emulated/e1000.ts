@@ -34,7 +34,7 @@ import {
   SLEEP_TX,
 } from '../../shm/layout.js';
 import { kmemSize, kringWordBase } from '../../shm/region.js';
-import { HEAD_CLASSES, headClass, RegionViews } from '../../shm/views.js';
+import { HEAD_CLASSES, HEAD_MAX, headClass, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { type PortDescriptor, portBell } from '../kernel/attach.js';
@@ -88,7 +88,6 @@ export type E1000Result = E1000Counters & { host: RingCounters[] };
 
 /** Bytes of the device's TX staging buffer (QEMU's e1000 tx.data is 64 KiB). */
 const TX_BUF_BYTES = 65536;
-const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
 const LEN_MASK = 0xffff;
 
 export class E1000Device {

@@ -12,8 +12,6 @@
 import { BroadcastChannel, type MessagePort, receiveMessageOnPort } from 'node:worker_threads';
 import {
   BELL_SLEEP,
-  DIR_RX,
-  DIR_TX,
   KR_HWCUR,
   KR_PEER_TAIL,
   NS_BUF_CHANGED,
@@ -44,17 +42,22 @@ import {
   VL_LOCK,
   valeLeaseBytes,
 } from '../../shm/layout.js';
-import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
-import { HEAD_CLASSES, headClass, RegionViews } from '../../shm/views.js';
+import { kmemSize, kringWordBase } from '../../shm/region.js';
+import { copyPastHead, HEAD_MAX, headClass, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
-import { initKring, KernelMem, type KRing, type SyncBackend, wakeSleeper } from './kring.js';
+import {
+  createRingPairMemory,
+  type KRing,
+  PAIR_RX_RING,
+  PAIR_TX_RING,
+  type SyncBackend,
+  wakeSleeper,
+} from './kring.js';
 
-const TX_RING = 0;
-const RX_RING = 1;
+const TX_RING = PAIR_TX_RING;
+const RX_RING = PAIR_RX_RING;
 const ETH_MIN = 14;
 const ALL_PORTS = -2;
-/** Bytes the largest bufHead view covers: longer frames (buffers over 2048 bytes) need more. */
-const HEAD_MAX = 64 << (HEAD_CLASSES - 1);
 
 export interface ValePortMemory {
   mem: SharedArrayBuffer;
@@ -69,22 +72,12 @@ function leaseBase(): number {
 }
 
 export function createValePortMemory(numSlots: number, bufSize: number, extraBufs: number): ValePortMemory {
-  const mem = createRegion({
-    rings: [DIR_TX, DIR_RX],
-    numSlots,
-    bufSize,
-    ifs: [{ tx: [TX_RING], rx: [RX_RING] }],
-    extraBufs,
-  });
-  const kmem = new SharedArrayBuffer(kmemSize(2, 1) + valeLeaseBytes(numSlots));
-  const km = new KernelMem(kmem, 2, []);
-  initKring(km, TX_RING, true, numSlots);
-  initKring(km, RX_RING, false, numSlots);
+  const { mem, kmem, bell, km } = createRingPairMemory(numSlots, bufSize, extraBufs, valeLeaseBytes(numSlots));
   // The TX side of a VALE port never waits for a peer: it frees its slots itself.
   km.i32[kringWordBase(TX_RING) + KR_PEER_TAIL] = numSlots - 1;
   const lb = leaseBase();
   km.i32.fill(-1, lb + VL_LEASES, lb + VL_LEASES + numSlots);
-  return { mem, kmem, bell: createBell() };
+  return { mem, kmem, bell };
 }
 
 /** The sizes a VALE port is made with. */
@@ -706,7 +699,7 @@ class ValeTx implements SyncBackend {
         // len land in the leased destination buffer, which is ours until published.
         const cls = headClass(len);
         dst.bufHead(di[dw], cls).set(src.bufHead(si[sw], cls));
-        if (len > HEAD_MAX) copyLong(src, si[sw], dst, di[dw], len);
+        if (len > HEAD_MAX) copyPastHead(src, si[sw], dst, di[dw], len);
         di[dw + 1] = len | (lf & (NS_MOREFRAG << 16));
         s = s + 1 === kr.numSlots ? 0 : s + 1;
         j = j + 1 === n ? 0 : j + 1;
@@ -714,23 +707,6 @@ class ValeTx implements SyncBackend {
       done++;
     }
   }
-}
-
-/**
- * The bytes of a frame past the largest head view (buffers over 2048 bytes; source and
- * destination have the same buffer size): the whole buffer with set() when the frame
- * fills most of it, else the rest word by word. Buffers are 64-byte aligned.
- */
-function copyLong(src: RegionViews, s: number, dst: RegionViews, d: number, len: number): void {
-  if (2 * len >= src.bufSize) {
-    dst.buf(d).set(src.buf(s));
-    return;
-  }
-  const si = src.i32;
-  const di = dst.i32;
-  const sw = src.bufOffset(s) >> 2;
-  const dw = dst.bufOffset(d) >> 2;
-  for (let w = HEAD_MAX >> 2, end = (len + 3) >> 2; w < end; w++) di[dw + w] = si[sw + w];
 }
 
 class ValeRx implements SyncBackend {
