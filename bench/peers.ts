@@ -72,21 +72,9 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
   };
   // The pipe runs first so every later line's ratio is known when it is reported; it also
   // validates len and batch (pkt-gen's checks) before any baseline starts.
-  const pipe = await runPktGenPair({
-    mode: 'tx',
-    len,
-    batch,
-    ring: RING_RECORDS,
-    seconds,
-    spinUs: 200,
-    warmupMs: WARMUP_MS,
-    reportMs: INTERVAL_MS, // the baselines' interval, so every median is over the same spans
-  });
-  pipeMpps = pipe.mpps;
-  add('sabnetmap-pipe', pipe);
-  if (o.vale === true) {
-    const vale = await runPktGenPair({
-      port: 'vale',
+  const sabnetmap = (port: 'pipe' | 'vale') =>
+    runPktGenPair({
+      port,
       mode: 'tx',
       len,
       batch,
@@ -94,10 +82,12 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
       seconds,
       spinUs: 200,
       warmupMs: WARMUP_MS,
-      reportMs: INTERVAL_MS,
+      reportMs: INTERVAL_MS, // the baselines' interval, so every median is over the same spans
     });
-    add('sabnetmap-vale', vale);
-  }
+  const pipe = await sabnetmap('pipe');
+  pipeMpps = pipe.mpps;
+  add('sabnetmap-pipe', pipe);
+  if (o.vale === true) add('sabnetmap-vale', await sabnetmap('vale'));
   const p = { len, batch, seconds };
   add('postMessage', await runPeerPair('postMessage', p));
   add(`postMessage-batch${batch}`, await runPeerPair('postMessage-batch', p));

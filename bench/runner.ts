@@ -220,19 +220,16 @@ async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
   return [{ variant: null, metrics, error, intervalMpps: r.intervals.map((i) => i.mpps) }];
 }
 
+/** A sender/receiver pair's point: measured time, warm-up, pool start-up. */
+const pairEstimate = (s: Scenario) => s.base.seconds + s.base.warmupMs / 1000 + POINT_OVERHEAD_S;
+
 /**
  * One runner per experiment. pktgen and ping take their topology from the point's
  * `port` and `endpoints`; chain from its `port`, `n` and `vms`.
  */
 export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
-  pktgen: {
-    estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + POINT_OVERHEAD_S,
-    run: runPair,
-  },
-  ping: {
-    estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + POINT_OVERHEAD_S,
-    run: runPair,
-  },
+  pktgen: { estimate: pairEstimate, run: runPair },
+  ping: { estimate: pairEstimate, run: runPair },
   chain: {
     estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + 2 * POINT_OVERHEAD_S,
     async run(s, p) {

@@ -3,7 +3,6 @@
  * a kloop...). Roles stop through the shared control block, never by abort.
  */
 import { type PeerTask, runPeer } from '../bench/peers-roles.js';
-import { KC_ERRORS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
 import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
 import { Control, RoleStats, STOP_FORWARDERS } from '../src/apps/control.js';
@@ -93,8 +92,7 @@ function kloop(task: KloopTask): KloopResult {
       pollMs: 50,
       stop: () => ctl.stopLevel() >= STOP_FORWARDERS,
     });
-    const errors = [...k.port.txk, ...k.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
-    return { irqs: k.irqs, sleeps: k.sleeps, wakeups: k.wakeups, errors };
+    return k.result();
   } finally {
     k.close();
   }

@@ -1,14 +1,3 @@
-/**
- * The `bridge` worker role (dispatched by workers/role.ts). It runs either the bridge app
- * on two ports — host ports, or a guest's views of passed-through ones (the bridge runs
- * "in a VM") — or, for a bridge VM in a chain, the host kloop of one of its ports.
- *
- * Why the chain's kloops run here and not in the `kloop` role: that role stops at
- * STOP_FORWARDERS after one last pass, but in a chain the guest bridge downstream of it
- * may still be draining and needs its kloops until it is done. Here a kloop stops only
- * once the stage before it in the chain's stop order has finished (src/stop-order.ts).
- */
-import { KC_ERRORS } from '../../shm/layout.js';
 import type { LogLevel } from '../log.js';
 import { attachPort } from '../netmap.js';
 import { GuestPort } from '../passthrough/guest.js';
@@ -115,8 +104,7 @@ function chainKloop(task: BridgeKloopTask): KloopResult {
       stop: () => ctl.stopLevel() >= STOP_FORWARDERS && order.upstreamDone(),
     });
     order.finish();
-    const errors = [...k.port.txk, ...k.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
-    return { irqs: k.irqs, sleeps: k.sleeps, wakeups: k.wakeups, errors };
+    return k.result();
   } catch (e) {
     order.abort();
     throw e;

@@ -5,6 +5,7 @@
  * is one pass over the rings (TX, then RX); `run()` is the worker's loop around it.
  */
 
+import { KC_ERRORS } from '../../shm/layout.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { KernelPort } from '../kernel/attach.js';
 import { Csb } from './csb.js';
@@ -85,6 +86,12 @@ export class Kloop {
     );
     this.sleeps += r.sleeps;
     this.wakeups += r.wakeups;
+  }
+
+  /** What the kloop's worker reports: its counters and the syncs refused for bad guest values. */
+  result(): KloopResult {
+    const errors = [...this.port.txk, ...this.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
+    return { irqs: this.irqs, sleeps: this.sleeps, wakeups: this.wakeups, errors };
   }
 
   close(): void {
