@@ -7,8 +7,9 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { Bench } from 'tinybench';
-import { SW_LEARN_ENTRIES } from '../shm/layout.js';
-import { HEAD_CLASSES, headClass } from '../shm/views.js';
+import { DIR_TX, SW_LEARN_ENTRIES } from '../shm/layout.js';
+import { createRegion, type RegionSpec } from '../shm/region.js';
+import { copyFrame, HEAD_CLASSES, headClass, RegionViews } from '../shm/views.js';
 import { E1000Device } from '../src/emulated/e1000.js';
 import { emulateNic } from '../src/emulated/nic.js';
 import { Netmap } from '../src/netmap.js';
@@ -57,8 +58,18 @@ function regions() {
     bHead: heads(b),
     aBuf: Buffer.from(a),
     bBuf: Buffer.from(b),
+    // Two real regions (one TX ring of 1024 slots, its own buffers) for copyFrame.
+    aRegion: new RegionViews(createRegion(FRAME_REGION)),
+    bRegion: new RegionViews(createRegion(FRAME_REGION)),
   };
 }
+
+const FRAME_REGION: RegionSpec = {
+  rings: [DIR_TX],
+  numSlots: NBUF,
+  bufSize: BUF,
+  ifs: [{ tx: [0], rx: [] }],
+};
 
 export async function runMicroBench(o: { timeMs?: number } = {}): Promise<MicroResult> {
   const bench = new Bench({ time: o.timeMs ?? 300, warmupTime: 100 });
@@ -69,13 +80,20 @@ export async function runMicroBench(o: { timeMs?: number } = {}): Promise<MicroR
     const cls = headClass(len);
     return {
       [`copy ${len} B: word loop (Int32Array)`]: () => {
+        const { a32, b32 } = r;
         for (let k = 0; k < OPS; k++) {
           const s = ((k * 7) & (NBUF - 1)) * (BUF / 4);
           const d = ((k * 13) & (NBUF - 1)) * (BUF / 4);
-          for (let w = 0; w < words; w++) r.b32[d + w] = r.a32[s + w];
+          for (let w = 0; w < words; w++) b32[d + w] = a32[s + w];
         }
       },
-      [`copy ${len} B: set() on size-class views (VALE)`]: () => {
+      [`copy ${len} B: copyFrame (VALE, bridge)`]: () => {
+        const { aRegion, bRegion } = r;
+        for (let k = 0; k < OPS; k++) {
+          copyFrame(aRegion, 2 + ((k * 7) & (NBUF - 4)), bRegion, 2 + ((k * 13) & (NBUF - 4)), len);
+        }
+      },
+      [`copy ${len} B: set() on size-class views`]: () => {
         for (let k = 0; k < OPS; k++) {
           const s = (k * 7) & (NBUF - 1);
           const d = (k * 13) & (NBUF - 1);

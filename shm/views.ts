@@ -194,6 +194,55 @@ export class RegionViews {
 }
 
 /**
+ * Frames up to this many bytes are copied in unrolled 64-byte blocks of words: set() has
+ * a fixed cost that a block copy does not. Whole VALE path, one thread, batch 256 (2-core
+ * EPYC, Node 20): 60 B 45 vs 57 ns a packet, 128 B 49 vs 60, 192 B 62 vs 72, 256 B equal
+ * (70), 512 B set() wins (85 vs 115).
+ */
+export const WORD_COPY_MAX = 192;
+
+/**
+ * Copies frame `len` bytes from buffer `s` of `src` into buffer `d` of `dst` (regions with
+ * the same buffer size; `len` at most that size). Bytes past `len` up to the next word or
+ * size class may be copied too: the destination buffer is the caller's until published.
+ * A bad index maps to buffer 0, as everywhere else.
+ */
+export function copyFrame(src: RegionViews, s: number, dst: RegionViews, d: number, len: number): void {
+  if (len <= WORD_COPY_MAX) {
+    const si = src.i32;
+    const di = dst.i32;
+    const sw = src.bufOffset(s) >> 2;
+    const dw = dst.bufOffset(d) >> 2;
+    // Unrolled 64-byte blocks: no per-word loop test. Buffers are whole blocks long, so
+    // the block past len stays inside the buffer.
+    for (let w = 0, end = (len + 3) >> 2; w < end; w += 16) {
+      const a = sw + w;
+      const b = dw + w;
+      di[b] = si[a];
+      di[b + 1] = si[a + 1];
+      di[b + 2] = si[a + 2];
+      di[b + 3] = si[a + 3];
+      di[b + 4] = si[a + 4];
+      di[b + 5] = si[a + 5];
+      di[b + 6] = si[a + 6];
+      di[b + 7] = si[a + 7];
+      di[b + 8] = si[a + 8];
+      di[b + 9] = si[a + 9];
+      di[b + 10] = si[a + 10];
+      di[b + 11] = si[a + 11];
+      di[b + 12] = si[a + 12];
+      di[b + 13] = si[a + 13];
+      di[b + 14] = si[a + 14];
+      di[b + 15] = si[a + 15];
+    }
+    return;
+  }
+  const cls = headClass(len);
+  dst.bufHead(d, cls).set(src.bufHead(s, cls));
+  if (len > HEAD_MAX) copyPastHead(src, s, dst, d, len);
+}
+
+/**
  * Copies the bytes of a frame past the largest head view between two regions with the
  * same buffer size (buffers over 2048 bytes): the whole buffer with set() when the frame
  * fills most of it, else the rest word by word. Buffers are 64-byte aligned.

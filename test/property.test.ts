@@ -14,6 +14,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  DIR_TX,
   KC_ERRORS,
   KR_HWCUR,
   KR_HWTAIL,
@@ -32,7 +33,8 @@ import {
   RING_TAIL,
   SLOT_WORDS,
 } from '../shm/layout.js';
-import { kringWordBase } from '../shm/region.js';
+import { createRegion, kringWordBase } from '../shm/region.js';
+import { copyFrame, RegionViews } from '../shm/views.js';
 import { POLLIN, POLLOUT, type Port } from '../src/port.js';
 import type { NetmapRing } from '../src/ring.js';
 import { closePair, counterBytes, dist, inRange, kstate, openPair, type Pair, privateKrings } from './helpers.js';
@@ -422,6 +424,50 @@ describe('kernel vs hostile user (fast-check)', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('copyFrame (fast-check)', () => {
+  // Two regions of one TX ring with its own buffers, for each buffer size.
+  const region = (bufSize: number) =>
+    new RegionViews(createRegion({ rings: [DIR_TX], numSlots: 8, bufSize, ifs: [{ tx: [0], rx: [] }] }));
+  const edges = [0, 1, 59, 60, 63, 64, 65, 127, 128, 129, 191, 192, 193, 2047, 2048];
+
+  it('copies exactly the first len bytes into the one destination buffer, for every length', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(64, 128, 192, 2048, 4096),
+        fc.oneof(fc.constantFrom(...edges), fc.nat(4096)),
+        fc.nat(5),
+        fc.nat(5),
+        fc.integer(),
+        (bufSize, rawLen, s, d, seed) => {
+          const len = Math.min(rawLen, bufSize);
+          const src = region(bufSize);
+          const dst = region(bufSize);
+          let x = seed | 1;
+          for (let i = 0; i < src.u8.length; i++) {
+            x ^= x << 13;
+            x ^= x >>> 17;
+            x ^= x << 5;
+            src.u8[i] = x;
+            dst.u8[i] = ~x;
+          }
+          const before = dst.u8.slice();
+          const sb = 2 + s;
+          const db = 2 + d;
+          copyFrame(src, sb, dst, db, len);
+          const so = src.bufOffset(sb);
+          const dof = dst.bufOffset(db);
+          expect(Buffer.compare(dst.u8.subarray(dof, dof + len), src.u8.subarray(so, so + len))).toBe(0);
+          // Outside the destination buffer nothing changed.
+          expect(Buffer.compare(dst.u8.subarray(0, dof), before.subarray(0, dof))).toBe(0);
+          const end = dof + bufSize;
+          expect(Buffer.compare(dst.u8.subarray(end), before.subarray(end))).toBe(0);
+        },
+      ),
+      { numRuns: 400 },
     );
   });
 });

@@ -11,7 +11,7 @@
  * the stage before it (src/stop-order.ts), so nothing in flight is lost.
  */
 import { NS_BUF_CHANGED, NS_MOREFRAG, ST_BATCHES, ST_BYTES, ST_EMPTY, ST_PACKETS } from '../../shm/layout.js';
-import { copyPastHead, HEAD_MAX, headClass, RegionViews } from '../../shm/views.js';
+import { copyFrame, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { log } from '../log.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
@@ -162,12 +162,8 @@ export class Bridge {
         ri[rs + 1] = lf | BUF_CHANGED_HI;
         bytes += len;
       } else {
-        // set() between views of the size class above len: memcpy speed, no allocation;
-        // the bytes past len land in our own TX buffer.
-        const d = ti[ts];
-        const cls = headClass(len);
-        dst.bufHead(d, cls).set(src.bufHead(idx, cls));
-        if (len > HEAD_MAX) copyPastHead(src, idx, dst, d, len);
+        // The bytes copied past len land in our own TX buffer.
+        copyFrame(src, idx, dst, ti[ts], len);
         ti[ts + 1] = lf & ~BUF_CHANGED_HI;
         bytes += len;
       }

@@ -43,7 +43,7 @@ import {
   valeLeaseBytes,
 } from '../../shm/layout.js';
 import { kmemSize, kringWordBase } from '../../shm/region.js';
-import { copyPastHead, HEAD_MAX, headClass, RegionViews } from '../../shm/views.js';
+import { copyFrame, RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import {
   createRingPairMemory,
@@ -682,6 +682,7 @@ class ValeTx implements SyncBackend {
     const dst = dp.r;
     const si = src.i32;
     const di = dst.i32;
+    const bufSize = src.bufSize;
     const n = dp.n;
     let j = start;
     let done = 0;
@@ -691,16 +692,15 @@ class ValeTx implements SyncBackend {
       let s = this.first[i];
       for (let f = this.frags[i]; f > 0; f--) {
         const sw = kr.slotBase + 2 * s;
-        const lf = si[sw + 1];
-        const len = lf & 0xffff;
+        // The user may rewrite its slots since lookup() checked them: len is clamped to
+        // the buffer again and the chain's flags come from lookup's count, so a receiver
+        // never gets len > buf_size or a broken fragment chain.
+        let len = si[sw + 1] & 0xffff;
+        if (len > bufSize) len = bufSize;
         const dw = dp.rxSlots + SLOT_WORDS * j;
-        // set() between pre-made views of the size class above len: no allocation,
-        // memcpy speed (a word loop is ~1.5 ns a word here); the tail bytes copied past
-        // len land in the leased destination buffer, which is ours until published.
-        const cls = headClass(len);
-        dst.bufHead(di[dw], cls).set(src.bufHead(si[sw], cls));
-        if (len > HEAD_MAX) copyPastHead(src, si[sw], dst, di[dw], len);
-        di[dw + 1] = len | (lf & (NS_MOREFRAG << 16));
+        // The bytes copied past len land in the leased destination buffer, ours until published.
+        copyFrame(src, si[sw], dst, di[dw], len);
+        di[dw + 1] = f > 1 ? len | (NS_MOREFRAG << 16) : len;
         s = s + 1 === kr.numSlots ? 0 : s + 1;
         j = j + 1 === n ? 0 : j + 1;
       }
