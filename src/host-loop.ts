@@ -32,7 +32,12 @@ export interface HostLoopResult {
   sleeps: number;
   /** Sleeps ended by a wake-up (a kick or the peer's news), not by the poll timeout. */
   wakeups: number;
+  /** Sleeps that timed out with work already waiting: wake-ups that were lost. */
+  late: number;
 }
+
+/** At most this many passes after the stop (a pass moves every slot published so far). */
+export const LAST_PASSES = 1024;
 
 export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResult {
   const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
@@ -41,6 +46,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
   const lingerSteps = Math.ceil(spinIterations(o.lingerUs) / 8);
   let sleeps = 0;
   let wakeups = 0;
+  let late = 0;
   let idle = 0;
   let iter = 0;
   for (;;) {
@@ -53,17 +59,24 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
     h.beforeSleep();
     Atomics.store(h.bell, BELL_SLEEP, bits);
     // Re-check after saying we sleep: news published after this point comes with a notify.
+    let timedOut = false;
     if (!h.step()) {
       sleeps++;
-      if (Atomics.wait(h.bell, BELL_SLEEP, bits, o.pollMs) === 'ok') wakeups++;
+      const r = Atomics.wait(h.bell, BELL_SLEEP, bits, o.pollMs);
+      if (r === 'ok') wakeups++;
+      timedOut = r === 'timed-out';
     }
-    Atomics.store(h.bell, BELL_SLEEP, 0);
+    // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
+    const unwoken = Atomics.exchange(h.bell, BELL_SLEEP, 0) === bits && timedOut;
     h.afterSleep();
+    // Work waiting then was published while we slept, and its wake-up was lost.
+    if (unwoken && h.step()) late++;
     idle = 0;
     iter = 0;
   }
-  while (h.step()) {
-    // Last pass: whatever the guest published before the stop goes through.
-  }
-  return { sleeps, wakeups };
+  // Last passes: whatever the guest published before the stop goes through. Bounded: a
+  // guest that keeps publishing (a hostile one, or one still running) cannot hold the
+  // host thread past its stop.
+  for (let i = 0; i < LAST_PASSES && h.step(); i++) {}
+  return { sleeps, wakeups, late };
 }

@@ -26,6 +26,8 @@ export interface NetmapPort {
   readonly rx: NetmapRing;
   readonly bufSize: number;
   poll(events: number, timeoutMs?: number, spinUs?: number): number;
+  /** Sleeps in poll that timed out although their news was there: lost wake-ups (should stay 0). */
+  readonly lateWakeups?: number;
   txsync(): boolean;
   rxsync(): boolean;
 }
@@ -49,6 +51,8 @@ export class Port implements Spinnable {
   readonly rxRings: readonly NetmapRing[];
   /** Default busy-poll time before poll() sleeps, in microseconds. */
   spinUs = 0;
+  /** Sleeps that timed out, nobody having cleared our flag, with the rings ready after: lost wake-ups. */
+  lateWakeups = 0;
   // Kernel state is JS-private: nothing reachable from a Port leads to another port.
   readonly #k: KernelPort;
   private readonly region: RegionViews;
@@ -129,9 +133,13 @@ export class Port implements Spinnable {
       this.countSleep(events, KC_SLEEPS);
       const r = Atomics.wait(this.bell, BELL_SLEEP, bits, left);
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
-      Atomics.store(this.bell, BELL_SLEEP, 0);
+      // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
+      const unwoken = Atomics.exchange(this.bell, BELL_SLEEP, 0) === bits && r === 'timed-out';
       ready = this.check(events);
-      if (ready !== 0) return ready;
+      if (ready !== 0) {
+        if (unwoken) this.lateWakeups++;
+        return ready;
+      }
     }
   }
 

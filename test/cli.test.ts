@@ -52,6 +52,10 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['a ping count of 0', ['ping', '--count', '0'], /count/],
   ['a flagship run of 0 seconds a point', ['start', '--seconds', '0'], /--seconds must be/],
   ['a flagship run with an unknown option', ['start', '--fast'], /fast/],
+  ['an isolation guest that does not exist', ['isolation', '--guest', 'evil'], /--guest must be hostile/],
+  ['an isolation port that does not exist', ['isolation', '--port', 'nic'], /--port must be pipe or vale/],
+  ['an isolation run of 0 seconds', ['isolation', '--seconds', '0'], /--seconds must be/],
+  ['an isolation seed of 0', ['isolation', '--seed', '0'], /--seed must be/],
 ];
 
 describe('sabnetmap CLI errors', () => {

@@ -3,15 +3,18 @@
  * a kloop...). Roles stop through the shared control block, never by abort.
  */
 import { type PeerTask, runPeer } from '../bench/peers-roles.js';
+import { ST_PACKETS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
 import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
-import { Control, RoleStats, STOP_FORWARDERS } from '../src/apps/control.js';
+import { Control, RoleStats, STOP_FORWARDERS, STOP_SENDERS } from '../src/apps/control.js';
+import { type Fault, withFault } from '../src/apps/fault.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
 import { E1000Device, type E1000DeviceDescriptor, type E1000Result } from '../src/emulated/e1000.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
 import { attachPort } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
+import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
 import { Kloop, type KloopResult } from '../src/passthrough/kloop.js';
 import { Port, type PortDescriptor } from '../src/port.js';
@@ -21,9 +24,26 @@ export interface PktGenTask {
   /** A host port, or a guest's view of a passed-through one (the app runs "in the VM"). */
   port: PortDescriptor | GuestDescriptor;
   opts: PktGenOptions;
+  /** Make the app fail mid-flow (see src/apps/fault.ts). */
+  fault?: Fault;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
+}
+
+/** A hostile guest scribbling over its passed-through port until the senders stop. */
+export interface HostileTask {
+  role: 'hostile';
+  guest: GuestDescriptor;
+  opts: HostileOptions;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+export interface HostileResult {
+  writes: number;
+  kicks: number;
 }
 
 /** The host kloop of a passed-through port. */
@@ -48,7 +68,7 @@ export interface E1000Task {
   logLevel?: LogLevel;
 }
 
-export type RoleTask = PktGenTask | PeerTask | KloopTask | E1000Task | BridgeTask;
+export type RoleTask = PktGenTask | PeerTask | KloopTask | E1000Task | BridgeTask | HostileTask;
 
 export default async function role(task: RoleTask): Promise<unknown> {
   if (task.logLevel) setLogLevel(task.logLevel);
@@ -63,6 +83,8 @@ export default async function role(task: RoleTask): Promise<unknown> {
       return e1000(task);
     case 'bridge':
       return runBridgeTask(task);
+    case 'hostile':
+      return hostile(task);
     default:
       throw new Error(`unknown role ${(task as { role: string }).role}`);
   }
@@ -71,14 +93,28 @@ export default async function role(task: RoleTask): Promise<unknown> {
 async function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
   const guest = task.port.type === 'ptnet' ? new GuestPort(task.port) : null;
   const port = guest ?? attachPort(task.port as PortDescriptor);
+  const stats = new RoleStats(task.stats);
+  const app = task.fault ? withFault(port, task.fault, stats) : port;
   try {
-    const { result, alloc } = await measureAlloc(() =>
-      runPktGen(port, task.opts, new Control(task.ctl), new RoleStats(task.stats)),
-    );
+    const { result, alloc } = await measureAlloc(() => runPktGen(app, task.opts, new Control(task.ctl), stats));
     return { ...result, counters: port instanceof Port ? port.counters() : [], alloc, guest: guest?.counters() };
   } finally {
     port.close();
   }
+}
+
+function hostile(task: HostileTask): HostileResult {
+  const g = new HostileGuest(task.guest, task.opts);
+  const ctl = new Control(task.ctl);
+  const st = new RoleStats(task.stats);
+  ctl.arriveAndWait();
+  // Its writes are its "packets": the session samples them like any sender's.
+  g.run(() => {
+    st.f64[ST_PACKETS] = g.writes;
+    st.publish();
+    return ctl.stopLevel() >= STOP_SENDERS;
+  });
+  return { writes: g.writes, kicks: g.kicks };
 }
 
 function kloop(task: KloopTask): KloopResult {

@@ -15,6 +15,7 @@ import { type GuestDescriptor, type KloopDescriptor, passThrough } from '../pass
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import type { AllocReport } from './alloc.js';
+import { checkFault, type Fault } from './fault.js';
 import type { Mac } from './frame.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
 import { type IntervalReport, runSession } from './session.js';
@@ -55,8 +56,18 @@ export interface PktGenRunOptions {
   senders?: number;
   /** Called once the options are checked, before any worker starts. */
   onStart?: () => void;
+  /** The namespace to register the ports in (default a new one): pass one to use its ports again after the run. */
+  netmap?: Netmap;
+  /** Make the sender app fail mid-flow (a crashing or killed guest; see src/apps/fault.ts). */
+  txFault?: Fault;
   /** Called once per report interval. */
   onInterval?: (r: IntervalReport) => void;
+  /** Random pauses in both apps (PktGenOptions.pauseUs, pauseEvery); the receiver's PRNG gets seed + 1. */
+  pauseUs?: number;
+  pauseEvery?: number;
+  seed?: number;
+  /** Ends the run early, as if its time were up (a watchdog's way out). */
+  signal?: AbortSignal;
 }
 
 export interface PktGenRunResult {
@@ -77,6 +88,9 @@ export interface PktGenRunResult {
   avgBatch: number;
   drops: number;
   seqErrors: number;
+  /** The receiver's sequence gaps and out-of-order packets (seqErrors is their sum, plus ping's losses). */
+  seqGaps: number;
+  seqReorder: number;
   notifiesPerPacket: number;
   sleepsPerPacket: number;
   /** Heap bytes each role allocated per packet (null if a GC ran: then see `gcs`). */
@@ -101,6 +115,12 @@ export interface PktGenRunResult {
   /** VALE: the switch's ports and their counters at the end (vale-ctl). */
   valeCtl?: ReturnType<Netmap['valeCtl']>;
   rtt?: PktGenResult['rtt'];
+  /** Timed-out sleeps (apps' polls, kloops) that found their news already there: lost wake-ups. */
+  lateWakeups: number;
+  /** Passthrough: each guest app's driver counters (kicks, sleeps, interrupts taken). */
+  guests?: { sender?: PktGenRoleResult['guest']; receiver?: PktGenRoleResult['guest'] };
+  /** Passthrough: each kloop's counters (irqs, sleeps, wake-ups). */
+  kloops?: KloopResult[];
 }
 
 /** What a pkt-gen role returns from its worker. */
@@ -143,7 +163,8 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   if (!(o.lingerUs === undefined || (o.lingerUs >= 0 && o.lingerUs <= 1e7))) {
     throw new NetmapError('EINVAL', `lingerUs must be from 0 to 1e7, got ${o.lingerUs}`);
   }
-  const nm = new Netmap();
+  if (o.txFault !== undefined) checkFault(o.txFault);
+  const nm = o.netmap ?? new Netmap();
   const port = o.port ?? 'pipe';
   const senders = o.senders ?? 1;
   if (!Number.isInteger(senders) || senders < 1 || senders > 16) {
@@ -159,7 +180,15 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const a = txPorts[0];
   const b = nm.register(port === 'vale' ? 'vale0:b' : 'pipe0}', { ringSize: ring });
   const [txMode, rxMode] = ROLES[mode];
-  const common = { len, batch, count, spinUs: o.spinUs ?? 0 };
+  const common = {
+    len,
+    batch,
+    count,
+    spinUs: o.spinUs ?? 0,
+    pauseUs: o.pauseUs,
+    pauseEvery: o.pauseEvery,
+    seed: o.seed,
+  };
   // Validate here first: a bad option is a clear error, not a worker crash.
   checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(a.mem).bufSize);
   const level = o.logLevel ?? logLevel();
@@ -193,15 +222,24 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     logLevel: level,
   });
   const txRoles = txPorts.map((p, i) => ({
-    task: task(endpoint(p, txWho), txMode, {
-      srcMac: [0x02, 0, 0, 0, 1, i + 1],
-      ...(vale ? { dstMac: rxMac } : {}),
-    }),
+    task: {
+      ...task(endpoint(p, txWho), txMode, {
+        srcMac: [0x02, 0, 0, 0, 1, i + 1],
+        ...(vale ? { dstMac: rxMac } : {}),
+      }),
+      ...(o.txFault ? { fault: o.txFault } : {}),
+    },
+    // A failure is reported with the app and port it hit.
+    name: `${txWho} ${txMode} on ${p.name}`,
     sender: true,
     measured: mode === 'ping',
   }));
   const rxRole = {
-    task: task(endpoint(b, rxWho), rxMode, vale ? { srcMac: rxMac, announce: true } : {}),
+    // Its own pause sequence: the same seed on both sides would pause them in step.
+    task: task(endpoint(b, rxWho), rxMode, {
+      seed: ((o.seed ?? 1) + 1) >>> 0,
+      ...(vale ? { srcMac: rxMac, announce: true } : {}),
+    }),
     sender: false,
     measured: mode !== 'ping',
   };
@@ -220,6 +258,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     reportMs: o.reportMs ?? 1000,
     warmupMs: o.warmupMs ?? 250,
     onInterval: o.onInterval,
+    signal: o.signal,
   });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
@@ -264,6 +303,8 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     avgBatch: rxSide.batches > 0 ? packets / rxSide.batches : 0,
     drops: sender.drops + receiver.drops + switchDrops + deviceDrops,
     seqErrors: rxR.seqGaps + rxR.seqReorder + (mode === 'ping' ? txR.seqGaps : 0),
+    seqGaps: rxR.seqGaps,
+    seqReorder: rxR.seqReorder,
     notifiesPerPacket: packets > 0 ? (sender.notifies + receiver.notifies) / packets : 0,
     sleepsPerPacket: packets > 0 ? (sender.sleeps + receiver.sleeps) / packets : 0,
     allocBytesPerPacket: gcs === 0 && packets > 0 ? (txR.alloc.heapBytes + rxR.alloc.heapBytes) / packets : null,
@@ -279,6 +320,8 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     irqsPerPacket: packets > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0) / packets : 0,
     kloopWakeupsPerSecond: s.elapsed > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
     ...(devices.length > 0 ? { devices: deviceRs } : {}),
+    lateWakeups: [...txRs, rxR].reduce((t, r) => t + r.lateWakeups, 0) + kloopRs.reduce((t, r) => t + r.late, 0),
+    ...(kloops.length > 0 ? { guests: { sender: txR.guest, receiver: rxR.guest }, kloops: kloopRs } : {}),
     senders: txRs.map((r) => r.packets),
     ...(vale
       ? {

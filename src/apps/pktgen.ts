@@ -8,6 +8,7 @@ import { ST_BATCHES, ST_BYTES, ST_EMPTY, ST_PACKETS, ST_SEQ_GAPS, ST_SEQ_REORDER
 import { NetmapError } from '../errors.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
 import type { NetmapRing } from '../ring.js';
+import { spinIterations } from '../spin.js';
 import { type Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
 import { BROADCAST_MAC, type Mac, MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN, SEQ_OFFSET, writeFrame } from './frame.js';
 
@@ -33,6 +34,15 @@ export interface PktGenOptions {
    * switch knows where this MAC lives and senders' unicast is not flooded.
    */
   announce?: boolean;
+  /**
+   * Random pauses (stress): every ~`pauseEvery` batches the app stops for a random
+   * 0..pauseUs µs, so its peer runs dry (or fills up) and goes to sleep. 0 = never (default).
+   */
+  pauseUs?: number;
+  /** Mean number of batches between two pauses (default 16). */
+  pauseEvery?: number;
+  /** Seed of the pause PRNG (xorshift32), so a run's pauses are reproducible (default 1). */
+  seed?: number;
 }
 
 export interface PktGenResult {
@@ -46,6 +56,8 @@ export interface PktGenResult {
   /** Zero-length slots received: packets the kernel dropped on the way. */
   empty: number;
   seconds: number;
+  /** The port's sleeps that timed out with their news there: lost wake-ups (tx, rx; should stay 0). */
+  lateWakeups: number;
   /** Round-trip times in µs (ping only). */
   rtt?: { count: number; min: number; median: number; p99: number; max: number };
 }
@@ -73,7 +85,75 @@ export function checkPktGenOptions(
   const pollMs = o.pollMs ?? 50;
   if (!(spinUs >= 0)) throw new NetmapError('EINVAL', `spinUs must be >= 0, got ${spinUs}`);
   if (!(pollMs > 0)) throw new NetmapError('EINVAL', `pollMs must be > 0, got ${pollMs}`);
-  return { mode: o.mode, len, batch, count, spinUs, pollMs };
+  const pauseUs = o.pauseUs ?? 0;
+  const pauseEvery = o.pauseEvery ?? 16;
+  const seed = o.seed ?? 1;
+  if (!Number.isInteger(pauseUs) || pauseUs < 0 || pauseUs > MAX_PAUSE_US) {
+    throw new NetmapError('EINVAL', `pauseUs must be an integer from 0 to ${MAX_PAUSE_US}, got ${pauseUs}`);
+  }
+  if (!Number.isInteger(pauseEvery) || pauseEvery < 1 || pauseEvery > 1e6) {
+    throw new NetmapError('EINVAL', `pauseEvery must be an integer from 1 to 1e6, got ${pauseEvery}`);
+  }
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new NetmapError('EINVAL', `seed must be an integer from 0 to 2^32-1, got ${seed}`);
+  }
+  return { mode: o.mode, len, batch, count, spinUs, pollMs, pauseUs, pauseEvery, seed };
+}
+
+/** Longest random pause (µs): a second keeps a stalled peer distinguishable from a paused one. */
+export const MAX_PAUSE_US = 1_000_000;
+/** Pauses shorter than this spin: a sleep this short would mostly be wake-up latency. */
+const PAUSE_SPIN_BELOW_US = 50;
+
+/**
+ * Random pauses driven by xorshift32: reproducible for a seed, no allocation per call.
+ * `tick()` is called once per batch, only when pauses are on.
+ */
+export class RandomPause {
+  private state: number;
+  private left: number;
+  private readonly nap = new Int32Array(new SharedArrayBuffer(4));
+  /** Pauses taken (for tests and reports). */
+  count = 0;
+
+  constructor(
+    private readonly maxUs: number,
+    private readonly every: number,
+    seed: number,
+  ) {
+    // xorshift has a fixed point at 0; mixing keeps seeds 0 and 1 apart.
+    this.state = (seed ^ 0x9e3779b9) | 0 || 1;
+    this.left = this.gap();
+  }
+
+  /** The next 32 random bits (xorshift32, as an unsigned number). */
+  random(): number {
+    let x = this.state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.state = x;
+    return x >>> 0;
+  }
+
+  /** Called after each batch: pauses when the countdown runs out. */
+  tick(): void {
+    if (--this.left > 0) return;
+    this.left = this.gap();
+    this.count++;
+    const us = this.random() % (this.maxUs + 1);
+    if (us < PAUSE_SPIN_BELOW_US) {
+      for (let i = spinIterations(us); i > 0; i--) Atomics.load(this.nap, 0);
+    } else {
+      // Nobody notifies this word: the wait is a plain sleep that frees the core.
+      Atomics.wait(this.nap, 0, 0, us / 1000);
+    }
+  }
+
+  /** Batches until the next pause: uniform over 1..2*every-1, mean `every`. */
+  private gap(): number {
+    return 1 + (this.random() % (2 * this.every - 1));
+  }
 }
 
 /** Runs pkt-gen on `port` until its count is reached or `ctl` says stop. */
@@ -107,7 +187,7 @@ export function runPktGen(port: NetmapPort, opts: PktGenOptions, ctl: Control, s
 }
 
 function emptyResult(mode: PktGenMode): PktGenResult {
-  return { mode, packets: 0, bytes: 0, batches: 0, seqGaps: 0, seqReorder: 0, empty: 0, seconds: 0 };
+  return { mode, packets: 0, bytes: 0, batches: 0, seqGaps: 0, seqReorder: 0, empty: 0, lateWakeups: 0, seconds: 0 };
 }
 
 /** One broadcast frame from `src` (a gratuitous announcement for learning switches). */
@@ -146,6 +226,7 @@ function sender(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenR
   const len = o.len;
   const seqMode = o.mode === 'txseq';
   const f = st.f64;
+  const pause = o.pauseUs > 0 ? new RandomPause(o.pauseUs, o.pauseEvery, o.seed) : null;
   let seq = 0; // int32, wraps like the u32 on the wire
   let iter = 0;
   for (;;) {
@@ -174,10 +255,17 @@ function sender(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenR
     f[ST_BYTES] += todo * len;
     f[ST_BATCHES]++;
     if ((iter & PUBLISH_EVERY) === 0) st.publish();
+    if (pause !== null) pause.tick();
   }
   port.txsync();
   st.publish();
-  return { ...emptyResult(o.mode), packets: f[ST_PACKETS], bytes: f[ST_BYTES], batches: f[ST_BATCHES] };
+  return {
+    ...emptyResult(o.mode),
+    packets: f[ST_PACKETS],
+    bytes: f[ST_BYTES],
+    batches: f[ST_BATCHES],
+    lateWakeups: port.lateWakeups ?? 0,
+  };
 }
 
 function receiver(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenResult {
@@ -187,6 +275,7 @@ function receiver(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGe
   const base = ring.slotBase;
   const seqMode = o.mode === 'rxseq';
   const f = st.f64;
+  const pause = o.pauseUs > 0 ? new RandomPause(o.pauseUs, o.pauseEvery, o.seed) : null;
   let expect = 0; // int32, wraps like the u32 on the wire
   let level = 0;
   let iter = 0;
@@ -243,6 +332,7 @@ function receiver(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGe
       f[ST_SEQ_REORDER] += reorder;
     }
     if ((iter & PUBLISH_EVERY) === 0) st.publish();
+    if (pause !== null) pause.tick();
   }
   // Hand the last slots back so the sender sees the ring empty.
   port.rxsync();
@@ -255,6 +345,7 @@ function receiver(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGe
     seqGaps: f[ST_SEQ_GAPS],
     seqReorder: f[ST_SEQ_REORDER],
     empty: f[ST_EMPTY],
+    lateWakeups: port.lateWakeups ?? 0,
   };
 }
 

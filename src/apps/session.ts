@@ -32,6 +32,8 @@ export interface SessionRole {
   forwarder?: boolean;
   /** The role whose stats are sampled for the per-interval rates. */
   measured?: boolean;
+  /** Names the role in the session's error if it fails (e.g. "guest txseq on pipe0{"). */
+  name?: string;
 }
 
 export interface SessionOptions {
@@ -40,6 +42,8 @@ export interface SessionOptions {
   reportMs: number;
   warmupMs: number;
   onInterval?: (r: IntervalReport) => void;
+  /** Ends the run early, as if time were up: senders stop, the rest drain (a watchdog's way out). */
+  signal?: AbortSignal;
 }
 
 export interface SessionResult<R> {
@@ -76,15 +80,24 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
     // Sampling ends with the senders: after them a receiver only drains (and on a lossy
     // port, such as VALE, it may never see the count it was given).
     let over = false;
-    const sendersDone = Promise.allSettled(runs.filter((_, i) => roles[i].sender)).then(() => {
+    const sendersGone = Promise.allSettled(runs.filter((_, i) => roles[i].sender));
+    const sendersDone = (o.signal ? Promise.race([sendersGone, aborted(o.signal)]) : sendersGone).then(() => {
       over = true;
     });
     const settled = Promise.allSettled(runs);
-    Promise.all(runs).catch((e) => {
-      failure ??= e;
-      ctl.stop(STOP_ALL);
+    runs.forEach((run, i) => {
+      run.catch((e) => {
+        failure ??= roleError(e, roles[i].name);
+        ctl.stop(STOP_ALL);
+      });
     });
-    if (!(await ctl.waitReady(roles.length, 30_000))) throw failure ?? new Error('roles did not start within 30 s');
+    // A role that fails before it is ready ends the wait at once (the others then see the stop).
+    const failed = new Promise<boolean>((resolve) => {
+      for (const run of runs) run.catch(() => resolve(false));
+    });
+    if (!(await Promise.race([ctl.waitReady(roles.length, 30_000), failed]))) {
+      throw failure ?? new Error('roles did not start within 30 s');
+    }
     ctl.go();
     const start = performance.now();
     await Promise.race([sleep(o.warmupMs), sendersDone]);
@@ -154,6 +167,18 @@ async function sample(
     t0 = t;
   }
   return out;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** A role's error, prefixed with the role's name when it has one (a NetmapError keeps its code). */
+function roleError(e: unknown, name: string | undefined): unknown {
+  if (name === undefined) return e;
+  const msg = `${name}: ${e instanceof Error ? e.message : String(e)}`;
+  return e instanceof NetmapError ? new NetmapError(e.code, msg) : new Error(msg, { cause: e });
 }
 
 export function median(sorted: readonly number[]): number {

@@ -1,5 +1,6 @@
 /** Text reports in pkt-gen's spirit. */
 import type { IntervalReport, PktGenRunResult } from '../apps/pktgen-run.js';
+import type { StressResult } from '../apps/stress.js';
 
 const f = (v: number, d = 2) => v.toFixed(d);
 
@@ -97,4 +98,50 @@ export function formatValeCtl(list: NonNullable<PktGenRunResult['valeCtl']>): st
     }
   }
   return `${out.join('\n')}\n`;
+}
+
+/** The stress table: a header, then a row per port and direction as each one finishes. */
+const STRESS_COLS: Array<[string, number]> = [
+  ['port', 5],
+  ['direction', 13],
+  ['result', 8],
+  ['guest', 9],
+  ['host', 9],
+  ['total', 9],
+  ['sent', 11],
+  ['received', 11],
+  ['dropped', 10],
+  ['gaps', 9],
+  ['reorder', 7],
+  ['kicks', 9],
+  ['irqs', 9],
+  ['lost', 5],
+  ['seconds', 8],
+];
+
+export function formatStressHeader(): string {
+  const names = STRESS_COLS.map(([n, w], i) => (i < 3 ? n.padEnd(w) : n.padStart(w)));
+  return `transitions (sleep -> wake): guest = guest apps' drivers, host = host apps and kloops; lost = late wake-ups\n${names.join(' ')}\n`;
+}
+
+export function formatStressRow(r: StressResult): string {
+  const cells = [
+    r.port,
+    r.dir,
+    r.ok ? 'ok' : r.problems.some((p) => p.includes('stalled')) ? 'STALLED' : 'FAILED',
+    r.transitions.guest,
+    r.transitions.host,
+    r.transitions.total,
+    r.sent,
+    r.received,
+    r.dropped,
+    r.seqGaps,
+    r.seqReorder,
+    r.kicks,
+    r.irqs,
+    r.lateWakeups,
+    f(r.elapsed, 1),
+  ].map((v, i) => (i < 3 ? String(v).padEnd(STRESS_COLS[i][1]) : String(v).padStart(STRESS_COLS[i][1])));
+  const why = r.ok ? '' : r.problems.map((p) => `  ${r.port} ${r.dir}: ${p}\n`).join('');
+  return `${cells.join(' ')}\n${why}`;
 }

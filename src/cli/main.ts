@@ -10,11 +10,21 @@ import { runPeersBench } from '../../bench/peers.js';
 import { formatTable } from '../../bench/report.js';
 import { runScenario } from '../../bench/runner.js';
 import { builtinScenarios, loadScenario } from '../../bench/scenario.js';
+import { ISOLATION_GUESTS, type IsolationGuest, runIsolation } from '../apps/isolation.js';
 import { ENDPOINTS, type Endpoint, runPktGenPair } from '../apps/pktgen-run.js';
+import { runStress, STRESS_DIRECTIONS, STRESS_PORTS, type StressResult } from '../apps/stress.js';
 import { MAX_MODERATION } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
-import { formatPeers, formatPktGenHeader, formatPktGenInterval, formatPktGenSummary } from './format.js';
+import {
+  formatPeers,
+  formatPktGenHeader,
+  formatPktGenInterval,
+  formatPktGenSummary,
+  formatStressHeader,
+  formatStressRow,
+} from './format.js';
+import { formatIsolation } from './isolation-format.js';
 
 /** A usage error: the message names the problem; the CLI exits with 2. */
 export class UsageError extends Error {
@@ -35,6 +45,13 @@ commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
   ping         round-trip times: --port pipe|vale --a/--b host|guest|emulated --peer awake|asleep
                --count N [--json]
+  isolation    a hostile or crashing guest on one port vs a host flow on another:
+               --port pipe|vale --guest hostile|honest|crash-throw|crash-exit --seconds S (4)
+               [--seed N] [--json]
+  stress       no lost wake-up: txseq -> rxseq with random pauses until N sleep -> wake transitions,
+               every packet accounted for: [--port pipe|vale|all (all)] [--dir guest->host|
+               host->guest|guest->guest|host->host|all (all)] [--transitions N per direction
+               (1000000)] [--seed S (1)] [--json]; exit 1 if a direction fails or stalls
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
@@ -348,6 +365,72 @@ async function start(argv: string[]): Promise<void> {
   await runFlagship({ outDir: out, seconds, command: ['sabnetmap', 'start', ...argv].join(' ') });
 }
 
+/** `isolation`: flow A's rate and order next to a hostile, honest or crashing guest (src/apps/isolation.ts). */
+async function isolation(argv: string[]): Promise<void> {
+  const o = parse(argv, {
+    port: { type: 'string' },
+    guest: { type: 'string' },
+    seconds: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (o.help) return void process.stdout.write(HELP);
+  const port = portType(o);
+  const guest = (o.guest as string | undefined) ?? 'hostile';
+  if (!(ISOLATION_GUESTS as readonly string[]).includes(guest)) {
+    throw new UsageError(`--guest must be ${ISOLATION_GUESTS.join(', ')}; got '${guest}'`);
+  }
+  const seconds = num(o, 'seconds', 4, (v) => v > 0 && v <= 600, 'a number of seconds above 0, at most 600');
+  const seed = num(o, 'seed', 1, (v) => isInt(v) && v >= 1 && v < 2 ** 31, 'an integer from 1 to 2^31-1');
+  const json = o.json === true;
+  const r = await runIsolation({
+    port,
+    guest: guest as IsolationGuest,
+    seconds,
+    seed,
+    onPhase: json ? undefined : (p) => process.stderr.write(`${p} (${seconds} s)...\n`),
+  });
+  process.stdout.write(json ? `${JSON.stringify(r)}\n` : formatIsolation(r));
+}
+
+/** `stress`: the no-lost-wake-up stress per port and direction (src/apps/stress.ts). */
+async function stress(argv: string[]): Promise<number> {
+  const o = parse(argv, {
+    port: { type: 'string' },
+    dir: { type: 'string' },
+    transitions: { type: 'string' },
+    seed: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const pick = <T extends string>(name: string, all: readonly T[]): T[] => {
+    const v = (o[name] as string | undefined) ?? 'all';
+    if (v === 'all') return [...all];
+    if (!(all as readonly string[]).includes(v))
+      throw new UsageError(`--${name} must be ${all.join(', ')} or all; got '${v}'`);
+    return [v as T];
+  };
+  const ports = pick('port', STRESS_PORTS);
+  const dirs = pick('dir', STRESS_DIRECTIONS);
+  const transitions = num(o, 'transitions', 1e6, (v) => isInt(v) && v >= 1 && v <= 1e9, 'an integer from 1 to 1e9');
+  const seed = num(o, 'seed', 1, (v) => isInt(v) && v >= 0 && v <= 0xffffffff, 'an integer from 0 to 2^32-1');
+  const json = o.json === true;
+  if (!json) process.stdout.write(formatStressHeader());
+  const results: StressResult[] = [];
+  for (const port of ports) {
+    for (const dir of dirs) {
+      const r = await runStress({ port, dir, transitions, seed });
+      results.push(r);
+      if (!json) process.stdout.write(formatStressRow(r));
+    }
+  }
+  if (json) process.stdout.write(`${JSON.stringify(results)}\n`);
+  return results.every((r) => r.ok) ? 0 : 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
@@ -376,6 +459,11 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
         await start(rest);
         return 0;
+      case 'isolation':
+        await isolation(rest);
+        return 0;
+      case 'stress':
+        return await stress(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -384,7 +472,7 @@ export async function main(argv: string[]): Promise<number> {
         return cmd === undefined ? 2 : 0;
       default:
         throw new UsageError(
-          `unknown command '${cmd}' (pkt-gen, ping, bench peers, bench run, bench micro, start, help)`,
+          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, help)`,
         );
     }
   } catch (e) {

@@ -68,6 +68,8 @@ export class GuestPort implements Spinnable {
   /** Times poll slept, and times an interrupt woke it. */
   sleeps = 0;
   wakeups = 0;
+  /** Sleeps that timed out with no interrupt raised although the ring was ready: lost wake-ups. */
+  lateWakeups = 0;
 
   txsync(): boolean {
     for (let e = 0; e < this.txRings.length; e++) this.sync(e);
@@ -105,10 +107,16 @@ export class GuestPort implements Spinnable {
         return 0;
       }
       this.sleeps++;
-      if (Atomics.wait(c.i32, c.irq, irq, left) === 'ok') this.wakeups++;
+      const r = Atomics.wait(c.i32, c.irq, irq, left);
+      if (r === 'ok') this.wakeups++;
       this.needKick(events, 0);
+      // No interrupt came (the irq word never moved) and yet the ring is ready.
+      const unwoken = r === 'timed-out' && Atomics.load(c.i32, c.irq) === irq;
       ready = this.check(events);
-      if (ready !== 0) return ready;
+      if (ready !== 0) {
+        if (unwoken) this.lateWakeups++;
+        return ready;
+      }
     }
   }
 
@@ -145,8 +153,8 @@ export class GuestPort implements Spinnable {
     }
   }
 
-  counters(): { kicks: number; sleeps: number; wakeups: number } {
-    return { kicks: this.kicks, sleeps: this.sleeps, wakeups: this.wakeups };
+  counters(): { kicks: number; sleeps: number; wakeups: number; lateWakeups: number } {
+    return { kicks: this.kicks, sleeps: this.sleeps, wakeups: this.wakeups, lateWakeups: this.lateWakeups };
   }
 
   close(): void {}

@@ -3,8 +3,8 @@
  * what the guest VM may hold (the port's region, a CSB, the interface's bell — never
  * kernel memory) and what the host kloop needs (the port itself and the same CSB).
  */
-import { KR_HWCUR, KR_HWTAIL } from '../../shm/layout.js';
-import { kringWordBase } from '../../shm/region.js';
+import { KIF_USERS, KR_HWCUR, KR_HWTAIL, RING_CUR, RING_HEAD, RING_TAIL } from '../../shm/layout.js';
+import { kifWordBase, kringWordBase } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { type PortDescriptor, portBell } from '../kernel/attach.js';
@@ -41,10 +41,21 @@ export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; klo
   const rings = [...ids.tx, ...ids.rx];
   const csb = Csb.create(rings.length);
   const k = new Int32Array(desc.kmem);
+  // A free port's ring headers may hold whatever its last user (a guest that crashed, a
+  // hostile one) left there: the new guest starts from the kernel's state, as netmap
+  // reinitialises a ring on register. A port in use is left alone (its kloop gets EBUSY).
+  const free = Atomics.load(k, kifWordBase(region.numRings, desc.ifIndex) + KIF_USERS) === 0;
   rings.forEach((id, e) => {
-    csb.i32[csb.head(e)] = csb.i32[csb.cur(e)] = k[kringWordBase(id) + KR_HWCUR];
-    csb.i32[csb.hwcur(e)] = k[kringWordBase(id) + KR_HWCUR];
-    csb.i32[csb.hwtail(e)] = k[kringWordBase(id) + KR_HWTAIL];
+    const hwcur = k[kringWordBase(id) + KR_HWCUR];
+    const hwtail = k[kringWordBase(id) + KR_HWTAIL];
+    csb.i32[csb.head(e)] = csb.i32[csb.cur(e)] = hwcur;
+    csb.i32[csb.hwcur(e)] = hwcur;
+    csb.i32[csb.hwtail(e)] = hwtail;
+    if (free) {
+      const h = region.ringWordBase(id);
+      region.i32[h + RING_HEAD] = region.i32[h + RING_CUR] = hwcur;
+      region.i32[h + RING_TAIL] = hwtail;
+    }
   });
   const bell = portBell(desc);
   return {

@@ -5,7 +5,7 @@
  * is one pass over the rings (TX, then RX); `run()` is the worker's loop around it.
  */
 
-import { KC_ERRORS } from '../../shm/layout.js';
+import { KC_DROPS, KC_ERRORS, KC_SYNCS } from '../../shm/layout.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { KernelPort } from '../kernel/attach.js';
 import { Csb } from './csb.js';
@@ -16,8 +16,13 @@ export interface KloopResult {
   irqs: number;
   sleeps: number;
   wakeups: number;
+  /** Sleeps that timed out with work waiting (lost wake-ups; should stay 0). */
+  late: number;
   /** Syncs refused because the guest wrote impossible head/cur values. */
   errors: number;
+  /** Syncs run for the guest, and TX slots dropped for a bad buf_idx or len (summed over rings). */
+  syncs: number;
+  drops: number;
 }
 
 export class Kloop {
@@ -68,6 +73,7 @@ export class Kloop {
   /** Times the kloop slept, and was woken (a kick or the peer's news). */
   sleeps = 0;
   wakeups = 0;
+  late = 0;
 
   /**
    * The kloop's life (see runHostLoop): before it sleeps it asks the guest for kicks
@@ -86,12 +92,22 @@ export class Kloop {
     );
     this.sleeps += r.sleeps;
     this.wakeups += r.wakeups;
+    this.late += r.late;
   }
 
   /** What the kloop's worker reports: its counters and the syncs refused for bad guest values. */
   result(): KloopResult {
-    const errors = [...this.port.txk, ...this.port.rxk].reduce((t, kr) => t + kr.counter(KC_ERRORS), 0);
-    return { irqs: this.irqs, sleeps: this.sleeps, wakeups: this.wakeups, errors };
+    const sum = (c: number) => [...this.port.txk, ...this.port.rxk].reduce((t, kr) => t + kr.counter(c), 0);
+    const errors = sum(KC_ERRORS);
+    return {
+      irqs: this.irqs,
+      sleeps: this.sleeps,
+      wakeups: this.wakeups,
+      late: this.late,
+      errors,
+      syncs: sum(KC_SYNCS),
+      drops: sum(KC_DROPS),
+    };
   }
 
   close(): void {
