@@ -127,6 +127,20 @@ describe('a hostile guest against the kloop, in one thread', () => {
     nmOther.close();
   });
 
+  it('a hostile guest kicks once per step as a guest does after a sync; a kick storm kicks on its writes', () => {
+    const nm = new Netmap();
+    const pt = passThrough(nm.register('hk{', { ringSize: 32 }));
+    const calm = new HostileGuest(pt.guest, { seed: 7 });
+    calm.step(4096);
+    calm.step(4096);
+    expect(calm.kicks).toBe(2);
+    const storm = new HostileGuest(pt.guest, { seed: 7, kickStorm: true });
+    storm.step(4096);
+    // One write in 16 is aimed at the bell, and each of those kicks.
+    expect(storm.kicks).toBeGreaterThan(100);
+    nm.close();
+  });
+
   it('the same seed makes the same writes', () => {
     const run = () => {
       const nm2 = new Netmap();

@@ -26,12 +26,16 @@ import {
 } from './pktgen-run.js';
 import { runSession } from './session.js';
 
-export const ISOLATION_GUESTS = ['hostile', 'honest', 'crash-throw', 'crash-exit'] as const;
+export const ISOLATION_GUESTS = ['hostile', 'kick-storm', 'honest', 'crash-throw', 'crash-exit'] as const;
 export type IsolationGuest = (typeof ISOLATION_GUESTS)[number];
 
 export interface IsolationOptions {
   port?: 'pipe' | 'vale';
-  /** hostile: compared with an honest-guest baseline run first; crash-*: the guest pkt-gen fails mid-flow. */
+  /**
+   * hostile (random writes, a kick per 4096 writes) and kick-storm (the same, kicking at
+   * full speed): compared with an honest-guest baseline run first; crash-*: the guest
+   * pkt-gen fails mid-flow.
+   */
   guest?: IsolationGuest;
   /** Flow A's measured seconds (default 4), unless `count` is given. */
   seconds?: number;
@@ -152,14 +156,14 @@ export async function runIsolation(o: IsolationOptions = {}): Promise<IsolationR
     busyThreads: 5,
     sharedWithA: 0,
   };
-  if (guest === 'hostile' || guest === 'honest') {
+  if (guest === 'hostile' || guest === 'kick-storm' || guest === 'honest') {
     o.onPhase?.('baseline: flow A next to an honest guest');
-    const base = await withHostileFlow(o, port, true);
+    const base = await withHostileFlow(o, port, 'honest');
     res.baseline = { flowA: base.flowA, flowB: base.flowB };
     res.sharedWithA = base.shared;
-    if (guest === 'hostile') {
-      o.onPhase?.('hostile: flow A next to a hostile guest');
-      const h = await withHostileFlow(o, port, false);
+    if (guest !== 'honest') {
+      o.onPhase?.(`${guest}: flow A next to a hostile guest${guest === 'kick-storm' ? ' kicking at full speed' : ''}`);
+      const h = await withHostileFlow(o, port, guest);
       res.hostile = {
         flowA: h.flowA,
         flowB: h.flowB,
@@ -246,7 +250,7 @@ function countShared(
 async function withHostileFlow(
   o: IsolationOptions,
   port: 'pipe' | 'vale',
-  honest: boolean,
+  kind: 'honest' | 'hostile' | 'kick-storm',
 ): Promise<{ flowA: FlowAReport; flowB: HostileFlowReport; shared: number }> {
   const nmA = new Netmap();
   const nmB = new Netmap();
@@ -259,7 +263,8 @@ async function withHostileFlow(
     const shared = countShared(aBufs, [pt.guest, pt.kloop]);
     const level = o.logLevel ?? logLevel();
     const stop = new AbortController();
-    const opts: HostileOptions = { seed: o.seed ?? 1 };
+    const honest = kind === 'honest';
+    const opts: HostileOptions = { seed: o.seed ?? 1, kickStorm: kind === 'kick-storm' };
     const b = runSession<unknown>(
       [
         {
@@ -268,7 +273,7 @@ async function withHostileFlow(
             : { role: 'hostile', guest: pt.guest, opts, logLevel: level },
           sender: true,
           measured: true,
-          name: `${honest ? 'honest' : 'hostile'} guest on ${host.name}`,
+          name: `${kind} guest on ${host.name}`,
         },
         {
           task: { role: 'kloop', kloop: pt.kloop, lingerUs: 0, busyWait: true, logLevel: level },

@@ -32,10 +32,11 @@ export function formatIsolation(r: IsolationResult): string {
   const header = `${'flow A next to'.padEnd(16)} ${'Mpps'.padStart(8)} ${'min-max'.padStart(13)} ${'intervals'.padStart(9)} ${'received'.padStart(11)} ${'seq errors'.padStart(10)} ${'drops'.padStart(10)}\n`;
   if (r.baseline) {
     out += header + row('honest guest', r.baseline.flowA);
-    if (r.hostile) out += row('hostile guest', r.hostile.flowA);
-    if (r.hostile) out += `ratio hostile / honest: ${f(r.hostile.ratio)} (target >= 0.90)\n`;
+    const label = r.guest === 'kick-storm' ? 'kick storm' : 'hostile';
+    if (r.hostile) out += row(`${label} guest`, r.hostile.flowA);
+    if (r.hostile) out += `ratio ${label} / honest: ${f(r.hostile.ratio)} (target >= 0.90)\n`;
     out += flowB('honest', r.baseline.flowB);
-    if (r.hostile) out += flowB('hostile', r.hostile.flowB);
+    if (r.hostile) out += flowB(label, r.hostile.flowB);
   }
   if (r.crash) {
     const c = r.crash;

@@ -46,7 +46,7 @@ commands:
   ping         round-trip times: --port pipe|vale --a/--b host|guest|emulated --peer awake|asleep
                --count N [--json]
   isolation    a hostile or crashing guest on one port vs a host flow on another:
-               --port pipe|vale --guest hostile|honest|crash-throw|crash-exit --seconds S (4)
+               --port pipe|vale --guest hostile|kick-storm|honest|crash-throw|crash-exit --seconds S (4)
                [--seed N] [--json]
   stress       no lost wake-up: txseq -> rxseq with random pauses until N sleep -> wake transitions,
                every packet accounted for: [--port pipe|vale|all (all)] [--dir guest->host|

@@ -27,11 +27,18 @@ export interface HostileOptions {
   seed?: number;
   /** Also scribble the rings' constant words (num_slots, buf_size, id, dir, slots_ofs). Default true. */
   constants?: boolean;
+  /**
+   * Kick at full speed (one write in 16 is a notify on the bell), not once per `step()` as
+   * a guest kicks after a sync. Every Atomics.wait/notify in the process takes V8's one
+   * futex-emulation lock, so a storm slows every other thread's sleeps and wake-ups.
+   */
+  kickStorm?: boolean;
 }
 
 // What one write aims at, by r & 15: 0-4 an atok head/cur pair (the values the kloop
 // validates), 5 any CSB word (ktoa, need-kick flags, the irq word), 6-7 a ring header
-// word, 8-12 a slot's buf_idx or len|flags word, 13-14 a buffer word, 15 a kick.
+// word, 8-12 a slot's buf_idx or len|flags word, 13-14 a buffer word, 15 the bell (a kick
+// in a storm).
 const T_CSB_ANY = 5;
 const T_SLOT = 8;
 const T_BUF = 13;
@@ -54,6 +61,7 @@ export class HostileGuest {
   private readonly hwcur: Int32Array;
   private readonly hwtail: Int32Array;
   private readonly entries: number;
+  private readonly kickStorm: boolean;
   private readonly numSlots: number;
   private readonly numBufs: number;
   private readonly bufSize: number;
@@ -94,6 +102,7 @@ export class HostileGuest {
     this.bufWords = (r.numBufs * r.bufSize) / 4;
     // Without `constants`, only the user-written lines (head/cur/flags, then tail).
     this.firstHdrWord = (o.constants ?? true) ? RING_NUM_SLOTS : RING_SLOTS_OFS + 1;
+    this.kickStorm = o.kickStorm ?? false;
     this.hdrWords = RING_HDR_WORDS - this.firstHdrWord;
   }
 
@@ -177,13 +186,18 @@ export class HostileGuest {
       } else if (what < T_KICK) {
         mem[this.bufWord0 + ((this.rand() >>> 0) % this.bufWords)] = this.rand();
       } else {
-        // A kick; now and then the bell's sleep word itself gets a random value first.
+        // The bell's sleep word gets a random value now and then; a storm kicks here too.
         if (((r >>> 12) & 7) === 0) Atomics.store(this.bell, BELL_SLEEP, this.rand());
-        Atomics.notify(this.bell, BELL_SLEEP);
-        this.kicks++;
+        if (this.kickStorm) this.kick();
       }
     }
+    if (!this.kickStorm) this.kick();
     this.writes += n;
+  }
+
+  private kick(): void {
+    Atomics.notify(this.bell, BELL_SLEEP);
+    this.kicks++;
   }
 
   /** Writes until `stop()` says so (looked at every 4096 writes). */
