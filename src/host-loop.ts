@@ -15,6 +15,8 @@ export interface HostLoopOptions {
   /** Longest sleep, so `stop` is seen even if nothing wakes the thread (ms). */
   pollMs: number;
   stop: () => boolean;
+  /** Longest drain after the stop (ms, default DRAIN_MS). */
+  drainMs?: number;
 }
 
 export interface HostLoopHooks {
@@ -26,6 +28,12 @@ export interface HostLoopHooks {
   beforeSleep(): void;
   /** Called after waking or deciding not to sleep. */
   afterSleep(): void;
+  /**
+   * True while input published before the stop still waits to be moved (descriptors
+   * waiting for room in the host ring, host packets waiting for guest buffers): the stop
+   * drains it while the peers still run. Without it, the drain ends at the first idle pass.
+   */
+  pending?(): boolean;
 }
 
 export interface HostLoopResult {
@@ -36,8 +44,8 @@ export interface HostLoopResult {
   late: number;
 }
 
-/** At most this many passes after the stop (a pass moves every slot published so far). */
-export const LAST_PASSES = 1024;
+/** Longest drain after the stop (ms): a guest that keeps publishing cannot hold the thread longer. */
+export const DRAIN_MS = 2000;
 
 export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResult {
   const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
@@ -74,9 +82,13 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
     idle = 0;
     iter = 0;
   }
-  // Last passes: whatever the guest published before the stop goes through. Bounded: a
-  // guest that keeps publishing (a hostile one, or one still running) cannot hold the
-  // host thread past its stop.
-  for (let i = 0; i < LAST_PASSES && h.step(); i++) {}
+  // Drain: whatever was published before the stop goes through, also what waits for the
+  // peer to make room. Bounded in time: a guest that keeps publishing (a hostile one, or
+  // one still running) cannot hold the host thread.
+  const end = performance.now() + (o.drainMs ?? DRAIN_MS);
+  for (let i = 1; ; i++) {
+    if (!h.step() && !(h.pending?.() ?? false)) break;
+    if ((i & 255) === 0 && performance.now() > end) break;
+  }
   return { sleeps, wakeups, late };
 }

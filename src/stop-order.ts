@@ -7,7 +7,9 @@
  * a small SharedArrayBuffer, plus an abort word a failing stage sets.
  */
 import { BELL_BYTES, BELL_SLEEP, SLEEP_KICK } from '../shm/layout.js';
+import { type Control, STOP_FORWARDERS } from './apps/control.js';
 import { NetmapError } from './errors.js';
+import type { HostLoopOptions } from './host-loop.js';
 import { wakeSleeper } from './kernel/kring.js';
 import { log } from './log.js';
 
@@ -102,5 +104,44 @@ export class StopOrder {
   /** True once stage `i` has finished (for tests and reports). */
   static finished(sab: SharedArrayBuffer, i: number): boolean {
     return Atomics.load(new Int32Array(sab), FIRST + i) !== 0;
+  }
+}
+
+/** A host thread a role runs: a kloop, an emulated NIC's device thread. */
+export interface HostThread {
+  run(o: HostLoopOptions): void;
+  close(): void;
+}
+
+/**
+ * Runs host thread `make()` in a role: after the go, until the forwarders' stop and, on a
+ * path with several host threads, until the one before it has finished (`ref`); then it
+ * says it has finished. A failure, creation included, releases the stages after it.
+ */
+export function runHostThread<T extends HostThread, R>(
+  ctl: Control,
+  ref: StopOrderRef | undefined,
+  o: { lingerUs: number; busyWait: boolean },
+  make: () => T,
+  result: (t: T) => R,
+): R {
+  const order = ref === undefined ? null : new StopOrder(ref);
+  let t: T | undefined;
+  try {
+    t = make();
+    ctl.arriveAndWait();
+    t.run({
+      lingerUs: o.lingerUs,
+      busyWait: o.busyWait,
+      pollMs: 50,
+      stop: () => ctl.stopLevel() >= STOP_FORWARDERS && (order === null || order.upstreamDone()),
+    });
+    order?.finish();
+    return result(t);
+  } catch (e) {
+    order?.abort();
+    throw e;
+  } finally {
+    t?.close();
   }
 }

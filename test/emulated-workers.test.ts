@@ -7,6 +7,34 @@ import { describe, expect, it } from 'vitest';
 import { runPktGenPair } from '../src/apps/pktgen-run.js';
 
 describe('emulated NIC across workers', () => {
+  // Two host threads on the path (one per guest): at the stop, packets still in flight
+  // (in the sender's ring, the pipe, the receiver's ring) must all arrive, while the
+  // apps pause at random so the stop finds a backlog.
+  it.each([
+    ['emulated', 'emulated'],
+    ['guest', 'guest'],
+    ['emulated', 'guest'],
+    ['guest', 'emulated'],
+  ] as const)('pipe, %s -> %s with pausing apps: the stop drains everything in flight', async (tx, rx) => {
+    const count = 20_000;
+    const r = await runPktGenPair({
+      port: 'pipe',
+      mode: 'txseq',
+      tx,
+      rx,
+      count,
+      ring: 64,
+      batch: 32,
+      spinUs: 0,
+      lingerUs: 0,
+      pauseUs: 2000,
+      pauseEvery: 8,
+    });
+    expect(r.sent).toBe(count);
+    expect(r.packets).toBe(count);
+    expect(r.seqErrors).toBe(0);
+  });
+
   it.each([
     ['pipe', 'emulated', 'host'],
     ['pipe', 'host', 'emulated'],

@@ -6,7 +6,7 @@ import { type PeerTask, runPeer } from '../bench/peers-roles.js';
 import { ST_PACKETS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
 import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
-import { Control, RoleStats, STOP_FORWARDERS, STOP_SENDERS } from '../src/apps/control.js';
+import { Control, RoleStats, STOP_SENDERS } from '../src/apps/control.js';
 import { type Fault, withFault } from '../src/apps/fault.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
@@ -18,6 +18,7 @@ import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
 import { Kloop, type KloopResult } from '../src/passthrough/kloop.js';
 import { Port, type PortDescriptor } from '../src/port.js';
+import { runHostThread, type StopOrderRef } from '../src/stop-order.js';
 
 export interface PktGenTask {
   role: 'pktgen';
@@ -52,6 +53,8 @@ export interface KloopTask {
   kloop: KloopDescriptor;
   lingerUs: number;
   busyWait: boolean;
+  /** Its place in the path's stop order, when the path has several host threads. */
+  order?: StopOrderRef;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
@@ -63,6 +66,8 @@ export interface E1000Task {
   device: E1000DeviceDescriptor;
   lingerUs: number;
   busyWait: boolean;
+  /** Its place in the path's stop order, when the path has several host threads. */
+  order?: StopOrderRef;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
@@ -118,35 +123,21 @@ function hostile(task: HostileTask): HostileResult {
 }
 
 function kloop(task: KloopTask): KloopResult {
-  const k = new Kloop(task.kloop);
-  const ctl = new Control(task.ctl);
-  try {
-    ctl.arriveAndWait();
-    k.run({
-      lingerUs: task.lingerUs,
-      busyWait: task.busyWait,
-      pollMs: 50,
-      stop: () => ctl.stopLevel() >= STOP_FORWARDERS,
-    });
-    return k.result();
-  } finally {
-    k.close();
-  }
+  return runHostThread(
+    new Control(task.ctl),
+    task.order,
+    task,
+    () => new Kloop(task.kloop),
+    (k) => k.result(),
+  );
 }
 
 function e1000(task: E1000Task): E1000Result {
-  const dev = new E1000Device(task.device);
-  const ctl = new Control(task.ctl);
-  try {
-    ctl.arriveAndWait();
-    dev.run({
-      lingerUs: task.lingerUs,
-      busyWait: task.busyWait,
-      pollMs: 50,
-      stop: () => ctl.stopLevel() >= STOP_FORWARDERS,
-    });
-    return { ...dev.counters, host: dev.host.counters() };
-  } finally {
-    dev.close();
-  }
+  return runHostThread(
+    new Control(task.ctl),
+    task.order,
+    task,
+    () => new E1000Device(task.device),
+    (dev) => ({ ...dev.counters, host: dev.host.counters() }),
+  );
 }

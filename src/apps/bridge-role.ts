@@ -4,10 +4,10 @@ import { GuestPort } from '../passthrough/guest.js';
 import type { GuestDescriptor, KloopDescriptor } from '../passthrough/hypervisor.js';
 import { Kloop, type KloopResult } from '../passthrough/kloop.js';
 import { type NetmapPort, Port, type PortDescriptor, type RingCounters } from '../port.js';
-import { StopOrder, type StopOrderRef } from '../stop-order.js';
+import { runHostThread, StopOrder, type StopOrderRef } from '../stop-order.js';
 import { type AllocReport, measureAlloc } from './alloc.js';
 import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
-import { Control, RoleStats, STOP_FORWARDERS } from './control.js';
+import { Control, RoleStats } from './control.js';
 
 /** The bridge app from `from` (its RX) to `to` (its TX). */
 export interface BridgeAppTask {
@@ -85,30 +85,12 @@ async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
 }
 
 function chainKloop(task: BridgeKloopTask): KloopResult {
-  const order = new StopOrder(task.order);
-  let k: Kloop;
-  try {
-    k = new Kloop(task.kloop);
-  } catch (e) {
-    order.abort();
-    throw e;
-  }
-  const ctl = new Control(task.ctl);
-  try {
-    ctl.arriveAndWait();
-    k.run({
-      lingerUs: task.lingerUs,
-      busyWait: task.busyWait,
-      pollMs: 50,
-      // Stop after the senders, and only once the stage before has pushed everything.
-      stop: () => ctl.stopLevel() >= STOP_FORWARDERS && order.upstreamDone(),
-    });
-    order.finish();
-    return k.result();
-  } catch (e) {
-    order.abort();
-    throw e;
-  } finally {
-    k.close();
-  }
+  // Stops after the senders, and only once the stage before has pushed everything.
+  return runHostThread(
+    new Control(task.ctl),
+    task.order,
+    task,
+    () => new Kloop(task.kloop),
+    (k) => k.result(),
+  );
 }

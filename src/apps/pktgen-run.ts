@@ -14,6 +14,7 @@ import { Netmap } from '../netmap.js';
 import { type GuestDescriptor, type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
+import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import type { AllocReport } from './alloc.js';
 import { checkFault, type Fault } from './fault.js';
 import type { Mac } from './frame.js';
@@ -203,15 +204,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // device thread.
   const kloops: KloopDescriptor[] = [];
   const devices: E1000DeviceDescriptor[] = [];
+  // Every host thread in path order (the senders' endpoints are made first).
+  const forwarders: Array<KloopDescriptor | E1000DeviceDescriptor> = [];
   const endpoint = (d: PortDescriptor, who: Endpoint): PortDescriptor | GuestDescriptor => {
     if (who === 'host') return d;
     if (who === 'emulated') {
       const nic = emulateNic(d, { moderation: o.moderation });
       devices.push(nic.device);
+      forwarders.push(nic.device);
       return nic.guest;
     }
     const pt = passThrough(d);
     kloops.push(pt.kloop);
+    forwarders.push(pt.kloop);
     return pt.guest;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
@@ -243,13 +248,21 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     sender: false,
     measured: mode !== 'ping',
   };
+  // Host threads stop in path order, the senders' side first: a stage stops only once
+  // the one before it has pushed everything out, so nothing in flight is left behind.
+  const order = forwarders.length > 1 ? createStopOrder(forwarders.length) : null;
+  const orderOf = (f: (typeof forwarders)[number]) => {
+    const i = forwarders.indexOf(f);
+    return order === null ? {} : { order: { sab: order, after: i - 1, self: i } satisfies StopOrderRef };
+  };
+  const host = { lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level };
   const kloopRoles = kloops.map((k) => ({
-    task: { role: 'kloop', kloop: k, lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level },
+    task: { role: 'kloop', kloop: k, ...host, ...orderOf(k) },
     sender: false,
     forwarder: true,
   }));
   const deviceRoles = devices.map((device) => ({
-    task: { role: 'e1000', device, lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level },
+    task: { role: 'e1000', device, ...host, ...orderOf(device) },
     sender: false,
     forwarder: true,
   }));

@@ -199,12 +199,29 @@ export class E1000Device {
    */
   run(o: HostLoopOptions): void {
     const r = runHostLoop(
-      { step: () => this.step(), bell: this.hostBell, beforeSleep: () => this.fire(), afterSleep() {} },
+      {
+        step: () => this.step(),
+        bell: this.hostBell,
+        beforeSleep: () => this.fire(),
+        afterSleep() {},
+        pending: () => this.pending(),
+      },
       o,
     );
     this.counters.sleeps += r.sleeps;
     this.counters.wakeups += r.wakeups;
     this.fire();
+  }
+
+  /**
+   * True while TX descriptors wait (for room in the host ring) or host packets wait (for
+   * guest RX buffers): the stop drains them while the guest and the host peer still run.
+   */
+  pending(): boolean {
+    const tdt = Atomics.load(this.regs, E1K_TDT);
+    if (tdt >>> 0 < this.n && tdt !== this.tdh) return true;
+    const r = this.host.rx;
+    return r.cur !== r.tail;
   }
 
   close(): void {

@@ -87,12 +87,31 @@ export class Kloop {
       for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), v);
     };
     const r = runHostLoop(
-      { step: () => this.step(), bell: this.port.bell, beforeSleep: () => needKick(1), afterSleep: () => needKick(0) },
+      {
+        step: () => this.step(),
+        bell: this.port.bell,
+        beforeSleep: () => needKick(1),
+        afterSleep: () => needKick(0),
+        pending: () => this.pending(),
+      },
       o,
     );
     this.sleeps += r.sleeps;
     this.wakeups += r.wakeups;
     this.late += r.late;
+  }
+
+  /**
+   * True while the guest published TX slots not yet synced, or the host port has RX
+   * slots not yet published to the guest: the stop drains them.
+   */
+  pending(): boolean {
+    const c = this.csb;
+    const tx = this.port.txk;
+    for (let e = 0; e < tx.length; e++) if (Atomics.load(c.i32, c.head(e)) !== tx[e].hwcur) return true;
+    const rx = this.port.rxk;
+    for (let e = 0; e < rx.length; e++) if (rx[e].peerTail() !== rx[e].hwtail) return true;
+    return false;
   }
 
   /** What the kloop's worker reports: its counters and the syncs refused for bad guest values. */
