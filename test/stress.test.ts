@@ -5,9 +5,6 @@
  * already there. Plus the pause knob's validation and reproducibility, the watchdog's
  * way out, and the CLI's bad input. No timing asserts: only counters.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Control } from '../src/apps/control.js';
 import { SEQ_OFFSET } from '../src/apps/frame.js';
@@ -16,6 +13,7 @@ import { runPktGenPair } from '../src/apps/pktgen-run.js';
 import { runStress, STRESS_DIRECTIONS, STRESS_PORTS } from '../src/apps/stress.js';
 import { NetmapError } from '../src/errors.js';
 import { Netmap } from '../src/netmap.js';
+import { cli } from './helpers.js';
 
 describe('pkt-gen random pauses', () => {
   it.each([
@@ -165,25 +163,6 @@ describe('no lost wake-up stress (reduced)', () => {
     expect(r.seqReorder).toBe(0);
   }, 30_000);
 });
-
-const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: npm run build first`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('sabnetmap stress CLI', () => {
   it.each([

@@ -16,7 +16,7 @@ import { attachPort } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
-import { Kloop, type KloopResult } from '../src/passthrough/kloop.js';
+import { runKloopTask } from '../src/passthrough/kloop.js';
 import { Port, type PortDescriptor } from '../src/port.js';
 import { runHostThread, type StopOrderRef } from '../src/stop-order.js';
 
@@ -83,7 +83,7 @@ export default async function role(task: RoleTask): Promise<unknown> {
     case 'peer':
       return runPeer(task);
     case 'kloop':
-      return kloop(task);
+      return runKloopTask(task);
     case 'e1000':
       return e1000(task);
     case 'bridge':
@@ -120,16 +120,6 @@ function hostile(task: HostileTask): HostileResult {
     return ctl.stopLevel() >= STOP_SENDERS;
   });
   return { writes: g.writes, kicks: g.kicks };
-}
-
-function kloop(task: KloopTask): KloopResult {
-  return runHostThread(
-    new Control(task.ctl),
-    task.order,
-    task,
-    () => new Kloop(task.kloop),
-    (k) => k.result(),
-  );
 }
 
 function e1000(task: E1000Task): E1000Result {

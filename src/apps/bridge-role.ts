@@ -2,9 +2,9 @@ import type { LogLevel } from '../log.js';
 import { attachPort } from '../netmap.js';
 import { GuestPort } from '../passthrough/guest.js';
 import type { GuestDescriptor, KloopDescriptor } from '../passthrough/hypervisor.js';
-import { Kloop, type KloopResult } from '../passthrough/kloop.js';
+import { type KloopResult, runKloopTask } from '../passthrough/kloop.js';
 import { type NetmapPort, Port, type PortDescriptor, type RingCounters } from '../port.js';
-import { runHostThread, StopOrder, type StopOrderRef } from '../stop-order.js';
+import { StopOrder, type StopOrderRef } from '../stop-order.js';
 import { type AllocReport, measureAlloc } from './alloc.js';
 import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
 import { Control, RoleStats } from './control.js';
@@ -44,7 +44,7 @@ export type BridgeRoleResult = BridgeResult & {
 };
 
 export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | KloopResult {
-  return 'kloop' in task ? chainKloop(task) : bridgeApp(task);
+  return 'kloop' in task ? runKloopTask(task) : bridgeApp(task);
 }
 
 function open(d: PortDescriptor | GuestDescriptor): NetmapPort & { close(): void } {
@@ -82,15 +82,4 @@ async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
   } finally {
     for (const p of ports) p.close();
   }
-}
-
-function chainKloop(task: BridgeKloopTask): KloopResult {
-  // Stops after the senders, and only once the stage before has pushed everything.
-  return runHostThread(
-    new Control(task.ctl),
-    task.order,
-    task,
-    () => new Kloop(task.kloop),
-    (k) => k.result(),
-  );
 }

@@ -6,8 +6,10 @@
  */
 
 import { KC_DROPS, KC_ERRORS, KC_SYNCS } from '../../shm/layout.js';
+import { Control } from '../apps/control.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { KernelPort } from '../kernel/attach.js';
+import { runHostThread, type StopOrderRef } from '../stop-order.js';
 import { Csb } from './csb.js';
 import type { KloopDescriptor } from './hypervisor.js';
 
@@ -132,4 +134,25 @@ export class Kloop {
   close(): void {
     this.port.release();
   }
+}
+
+/** What a kloop worker is given (the kloop role, a chain's kloops). */
+export interface KloopTaskSpec {
+  kloop: KloopDescriptor;
+  ctl: SharedArrayBuffer;
+  /** Its place in the path's stop order, when the path has several host threads. */
+  order?: StopOrderRef;
+  lingerUs: number;
+  busyWait: boolean;
+}
+
+/** A kloop worker's life: see runHostThread. */
+export function runKloopTask(task: KloopTaskSpec): KloopResult {
+  return runHostThread(
+    new Control(task.ctl),
+    task.order,
+    task,
+    () => new Kloop(task.kloop),
+    (k) => k.result(),
+  );
 }
