@@ -191,6 +191,20 @@ const POINT_OVERHEAD_S = 0.3;
 /** ping: at most this many round trips per point (an RTT array of 8 MB in the pinging worker). */
 export const PING_MAX_ROUND_TRIPS = 1_000_000;
 
+/** The knobs every traffic experiment passes on as they are: the point's and the scenario's. */
+function runKnobs(s: Scenario, p: PointParams) {
+  return {
+    len: p.len,
+    batch: p.batch,
+    ring: p.ring,
+    spinUs: p.spinUs,
+    seconds: s.base.seconds,
+    warmupMs: s.base.warmupMs,
+    reportMs: s.base.reportMs,
+    lingerUs: s.base.lingerUs,
+  };
+}
+
 /** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated. */
 async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
   const e = pointEndpoints(p);
@@ -203,14 +217,7 @@ async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
     mode: ping ? 'ping' : s.mode,
     // ping stops after this many round trips (else 10000): enough for the whole point at any RTT seen here.
     ...(ping ? { count: PING_MAX_ROUND_TRIPS } : {}),
-    len: p.len,
-    batch: p.batch,
-    ring: p.ring,
-    spinUs: p.spinUs,
-    seconds: s.base.seconds,
-    warmupMs: s.base.warmupMs,
-    reportMs: s.base.reportMs,
-    lingerUs: s.base.lingerUs,
+    ...runKnobs(s, p),
     // ping: an awake peer's kloop or device thread never sleeps either: nobody on the path does.
     busyWait: ping ? awake : s.base.busyWait,
     moderation: s.base.moderation,
@@ -238,14 +245,7 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         port: p.port,
         vms: p.vms,
         mode: s.mode === 'txseq' ? 'txseq' : 'tx',
-        len: p.len,
-        batch: p.batch,
-        ring: p.ring,
-        spinUs: p.spinUs,
-        seconds: s.base.seconds,
-        warmupMs: s.base.warmupMs,
-        reportMs: s.base.reportMs,
-        lingerUs: s.base.lingerUs,
+        ...runKnobs(s, p),
         busyWait: s.base.busyWait,
       });
       const metrics = makeMetrics({

@@ -202,21 +202,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // and adds a host kloop for that port.
   // An emulated endpoint runs it on the guest's own port over an e1000 NIC and adds the
   // device thread.
-  const kloops: KloopDescriptor[] = [];
-  const devices: E1000DeviceDescriptor[] = [];
-  // Every host thread in path order (the senders' endpoints are made first).
-  const forwarders: Array<KloopDescriptor | E1000DeviceDescriptor> = [];
+  // Every host thread, in path order (the senders' endpoints are made first).
+  const hostThreads: Array<
+    { role: 'kloop'; kloop: KloopDescriptor } | { role: 'e1000'; device: E1000DeviceDescriptor }
+  > = [];
   const endpoint = (d: PortDescriptor, who: Endpoint): PortDescriptor | GuestDescriptor => {
     if (who === 'host') return d;
     if (who === 'emulated') {
       const nic = emulateNic(d, { moderation: o.moderation });
-      devices.push(nic.device);
-      forwarders.push(nic.device);
+      hostThreads.push({ role: 'e1000', device: nic.device });
       return nic.guest;
     }
     const pt = passThrough(d);
-    kloops.push(pt.kloop);
-    forwarders.push(pt.kloop);
+    hostThreads.push({ role: 'kloop', kloop: pt.kloop });
     return pt.guest;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
@@ -250,23 +248,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   };
   // Host threads stop in path order, the senders' side first: a stage stops only once
   // the one before it has pushed everything out, so nothing in flight is left behind.
-  const order = forwarders.length > 1 ? createStopOrder(forwarders.length) : null;
-  const orderOf = (f: (typeof forwarders)[number]) => {
-    const i = forwarders.indexOf(f);
-    return order === null ? {} : { order: { sab: order, after: i - 1, self: i } satisfies StopOrderRef };
-  };
-  const host = { lingerUs: o.lingerUs ?? 1000, busyWait: o.busyWait ?? false, logLevel: level };
-  const kloopRoles = kloops.map((k) => ({
-    task: { role: 'kloop', kloop: k, ...host, ...orderOf(k) },
+  const order = hostThreads.length > 1 ? createStopOrder(hostThreads.length) : null;
+  const hostRoles = hostThreads.map((t, i) => ({
+    task: {
+      ...t,
+      lingerUs: o.lingerUs ?? 1000,
+      busyWait: o.busyWait ?? false,
+      logLevel: level,
+      ...(order === null ? {} : { order: { sab: order, after: i - 1, self: i } satisfies StopOrderRef }),
+    },
     sender: false,
     forwarder: true,
   }));
-  const deviceRoles = devices.map((device) => ({
-    task: { role: 'e1000', device, ...host, ...orderOf(device) },
-    sender: false,
-    forwarder: true,
-  }));
-  const s = await runSession<PktGenRoleResult>([...txRoles, rxRole, ...kloopRoles, ...deviceRoles], {
+  const s = await runSession<PktGenRoleResult>([...txRoles, rxRole, ...hostRoles], {
     seconds,
     reportMs: o.reportMs ?? 1000,
     warmupMs: o.warmupMs ?? 250,
@@ -275,8 +269,9 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
-  const kloopRs = s.results.slice(senders + 1, senders + 1 + kloops.length) as unknown as KloopResult[];
-  const deviceRs = s.results.slice(senders + 1 + kloops.length) as unknown as E1000Result[];
+  const hostRs = s.results.slice(senders + 1) as unknown as Array<KloopResult | E1000Result>;
+  const kloopRs = hostRs.filter((_, i) => hostThreads[i].role === 'kloop') as KloopResult[];
+  const deviceRs = hostRs.filter((_, i) => hostThreads[i].role === 'e1000') as E1000Result[];
   const txR: PktGenRoleResult = {
     ...txRs[0],
     packets: txRs.reduce((t, r) => t + r.packets, 0),
@@ -325,16 +320,16 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     cores: availableParallelism(),
     cpu: cpus()[0]?.model ?? 'unknown',
     node: process.version,
-    threads: senders + 1 + kloops.length + devices.length,
+    threads: senders + 1 + hostThreads.length,
     tx: txWho,
     rx: rxWho,
     // Passthrough guests count their kicks; emulated guests' drivers count doorbells per ring.
     kicksPerPacket: packets > 0 ? (guestKicks + sender.kicks + receiver.kicks) / packets : 0,
     irqsPerPacket: packets > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0) / packets : 0,
     kloopWakeupsPerSecond: s.elapsed > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
-    ...(devices.length > 0 ? { devices: deviceRs } : {}),
+    ...(deviceRs.length > 0 ? { devices: deviceRs } : {}),
     lateWakeups: [...txRs, rxR].reduce((t, r) => t + r.lateWakeups, 0) + kloopRs.reduce((t, r) => t + r.late, 0),
-    ...(kloops.length > 0 ? { guests: { sender: txR.guest, receiver: rxR.guest }, kloops: kloopRs } : {}),
+    ...(kloopRs.length > 0 ? { guests: { sender: txR.guest, receiver: rxR.guest }, kloops: kloopRs } : {}),
     senders: txRs.map((r) => r.packets),
     ...(vale
       ? {
