@@ -6,11 +6,15 @@
  * directory (both scenarios' files, prefixed, plus summary.json and report.md) and
  * prints the headline: the table, passthrough / emulated per port and direction, the
  * peers ratio, and the report's path.
+ *
+ * Aborting `signal` (the CLI's Ctrl-C) stops the point in progress, skips what has not
+ * started (the peers, if the pkt-gen sweep was cut), and writes everything for the
+ * points that finished, marked partial.
  */
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { machineLine } from './describe.js';
-import { formatTable, plotSentence } from './report.js';
+import { finishedPoints, formatTable, plotSentence } from './report.js';
 import { EXPERIMENTS, type Machine, machineFacts, makeRunDir, type RunResult, runScenario, version } from './runner.js';
 import { expandPoints, type PortType, validateScenario } from './scenario.js';
 
@@ -31,6 +35,8 @@ export interface FlagshipOptions {
   /** Progress lines (default: stderr; a bar when it is a terminal). */
   progress?: (text: string) => void;
   command?: string;
+  /** Ends the run early with what has finished (RunOptions.signal, for both scenarios). */
+  signal?: AbortSignal;
 }
 
 export interface HeadlineRow {
@@ -67,7 +73,13 @@ export interface FlagshipSummary {
   guestVsHost: Ratio[];
   /** The pipe's Mpps over each peer's (and VALE's). */
   peers: Array<{ name: string; mpps: number; mppsMin: number; mppsMax: number; pipeIs: number | null }>;
-  files: { report: string; throughput: RunResult['files']; peers: RunResult['files'] };
+  /** The run was interrupted: the rows and peers are those of the points that finished. */
+  partial: boolean;
+  /** Points of both scenarios: planned, and finished (all of them unless partial). */
+  plannedPoints: number;
+  finishedPoints: number;
+  /** peers: null when the run was interrupted before the peers started. */
+  files: { report: string; throughput: RunResult['files']; peers: RunResult['files'] | null };
 }
 
 export interface FlagshipResult {
@@ -147,8 +159,18 @@ export function formatHeadline(s: FlagshipSummary, reportPath: string): string {
       out.push(`peers ratio: a pipe is ${others.map((p) => `${f(p.pipeIs!, 1)}x ${p.name}`).join(', ')}`);
     }
   }
-  out.push('', `machine: ${machineLine(s.machine)}`, `report: ${reportPath}`, '');
+  out.push('', `machine: ${machineLine(s.machine)}`);
+  const partial = partialLine(s);
+  if (partial !== null) out.push(partial);
+  out.push(`report: ${reportPath}`, '');
   return out.join('\n');
+}
+
+/** `partial: interrupted after 3 of 11 points` (as bench run says it), or null for a whole run. */
+function partialLine(s: FlagshipSummary): string | null {
+  if (!s.partial) return null;
+  const n = s.plannedPoints;
+  return `partial: interrupted after ${s.finishedPoints} of ${n} point${n === 1 ? '' : 's'}`;
 }
 
 function markdownHeadline(s: FlagshipSummary): string {
@@ -163,13 +185,15 @@ function markdownHeadline(s: FlagshipSummary): string {
   ].join('\n');
 }
 
-function formatFlagshipReport(s: FlagshipSummary, tp: RunResult, peers: RunResult): string {
+function formatFlagshipReport(s: FlagshipSummary, tp: RunResult, peers: RunResult | null): string {
   const st = s.settings;
   const secs = (Date.parse(s.finished) - Date.parse(s.started)) / 1000;
   const rel = (file: string | null) => (file === null ? '' : relative(tp.dir, file));
+  const partial = partialLine(s);
   return [
     '# sabnetmap flagship run',
     '',
+    ...(partial === null ? [] : [`**${partial}**: the tables and plots hold only the points that finished.`, '']),
     `pkt-gen tx -> rx at batch ${st.batch}, ${st.len}-byte frames, ring ${st.ring}, over a pipe and a VALE port: host apps against passthrough guests and emulated-NIC guests (${st.seconds} s per point, median of 250 ms intervals, min-max), then the peers.`,
     '',
     markdownHeadline(s),
@@ -204,15 +228,17 @@ function formatFlagshipReport(s: FlagshipSummary, tp: RunResult, peers: RunResul
       : []),
     `## The peers (${st.peersSeconds} s per transport)`,
     '',
-    formatTable(peers.doc)
-      .trimEnd()
-      .split('\n')
-      .map((l) => `    ${l}`)
-      .join('\n'),
+    peers === null
+      ? 'Not run: the run was interrupted before.'
+      : formatTable(peers.doc)
+          .trimEnd()
+          .split('\n')
+          .map((l) => `    ${l}`)
+          .join('\n'),
     '',
     `- Machine: ${machineLine(s.machine)} at the start.`,
     `- Run: \`sabnetmap start\`, started ${s.started}, ${f(secs, 1)} s, sabnetmap ${s.tool.version}.`,
-    `- Files: \`summary.json\` (this page's numbers), \`${rel(tp.files.report)}\` and \`${rel(peers.files.report)}\` (each scenario's report), their \`*points.json\`, \`*points.csv\` and plots.`,
+    `- Files: \`summary.json\` (this page's numbers), \`${rel(tp.files.report)}\`${peers === null ? '' : ` and \`${rel(peers.files.report)}\``} (each scenario's report), their \`*points.json\`, \`*points.csv\` and plots.`,
     '',
   ].join('\n');
 }
@@ -258,9 +284,11 @@ export async function runFlagship(o: FlagshipOptions = {}): Promise<FlagshipResu
       `machine: ${machineLine(machine)}\n\n`,
   );
   const dir = makeRunDir(o.outDir ?? 'results', 'flagship', startedAt);
-  const common = { dir, machine, progress: o.progress, command: o.command ?? 'sabnetmap start' };
+  const common = { dir, machine, progress: o.progress, command: o.command ?? 'sabnetmap start', signal: o.signal };
   const throughput = await runScenario(tp, { ...common, prefix: 'throughput-' });
-  const peers = await runScenario(peersScn, { ...common, prefix: 'peers-' });
+  // Interrupted already: the peers would only write an empty sweep (and a line saying it starts).
+  const peers = o.signal?.aborted ? null : await runScenario(peersScn, { ...common, prefix: 'peers-' });
+  const partial = throughput.doc.partial || peers === null || peers.doc.partial;
   const rows: HeadlineRow[] = throughput.doc.points
     .filter((r) => r.metrics !== null)
     .map((r) => ({
@@ -281,6 +309,10 @@ export async function runFlagship(o: FlagshipOptions = {}): Promise<FlagshipResu
     started: startedAt.toISOString(),
     finished: new Date().toISOString(),
     settings: { len: 60, batch: 64, ring: 1024, seconds: tp.base.seconds, peersSeconds: peersScn.base.seconds },
+    partial,
+    plannedPoints:
+      throughput.doc.plannedPoints + (peers?.doc.plannedPoints ?? expandPoints(peersScn, machine.cores).length),
+    finishedPoints: finishedPoints(throughput.doc) + (peers === null ? 0 : finishedPoints(peers.doc)),
     rows,
     passthroughVsEmulated: ratios(rows, [
       ['guest->host', 'emulated->host'],
@@ -290,7 +322,7 @@ export async function runFlagship(o: FlagshipOptions = {}): Promise<FlagshipResu
       ['guest->host', 'host->host'],
       ['host->guest', 'host->host'],
     ]),
-    peers: peers.doc.points
+    peers: (peers?.doc.points ?? [])
       .filter((r) => r.metrics !== null)
       .map((r) => ({
         name: r.variant ?? '',
@@ -299,7 +331,7 @@ export async function runFlagship(o: FlagshipOptions = {}): Promise<FlagshipResu
         mppsMax: r.metrics!.mppsMax,
         pipeIs: r.metrics!.ratioToPipe,
       })),
-    files: { report, throughput: throughput.files, peers: peers.files },
+    files: { report, throughput: throughput.files, peers: peers?.files ?? null },
   };
   writeFileSync(join(dir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
   writeFileSync(report, formatFlagshipReport(summary, throughput, peers));

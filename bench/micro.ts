@@ -59,8 +59,8 @@ function regions() {
     aBuf: Buffer.from(a),
     bBuf: Buffer.from(b),
     // Two real regions (one TX ring of 1024 slots, its own buffers) for copyFrame.
-    aRegion: new RegionViews(createRegion(FRAME_REGION)),
-    bRegion: new RegionViews(createRegion(FRAME_REGION)),
+    aRegion: RegionViews.user(createRegion(FRAME_REGION)),
+    bRegion: RegionViews.user(createRegion(FRAME_REGION)),
   };
 }
 

@@ -169,13 +169,29 @@ export function tableRows(doc: ResultsDoc): { header: string[]; rows: string[][]
   return { header: t.header, rows: doc.points.map(t.row), right: t.right };
 }
 
-/** The table as aligned text for the terminal. */
+/** Points of the sweep that finished (a point measuring several things, as peers do, counts once). */
+export function finishedPoints(doc: ResultsDoc): number {
+  return new Set(doc.points.map((r) => r.point)).size;
+}
+
+/**
+ * `partial: interrupted after 3 of 8 points` for an interrupted run, else null: said
+ * under every table and in the report, so that a short sweep is never read as whole.
+ */
+export function partialLine(doc: ResultsDoc): string | null {
+  if (!doc.partial) return null;
+  const n = doc.plannedPoints;
+  return `partial: interrupted after ${finishedPoints(doc)} of ${n} point${n === 1 ? '' : 's'}`;
+}
+
+/** The table as aligned text for the terminal (and the partial line under it). */
 export function formatTable(doc: ResultsDoc): string {
   const { header, rows, right } = tableRows(doc);
   const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     `  ${cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')}`.trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+  const partial = partialLine(doc);
+  return `${[line(header), ...rows.map(line), ...(partial === null ? [] : [partial])].join('\n')}\n`;
 }
 
 /**
@@ -321,9 +337,11 @@ export function formatReport(doc: ResultsDoc): string {
   const failed = doc.points.filter((r) => r.metrics === null);
   const csv = doc.plot.file.replace(/plot\.svg$/, 'points.csv');
   const json = doc.plot.file.replace(/plot\.svg$/, 'points.json');
+  const partial = partialLine(doc);
   const out = [
     `# ${s.name}`,
     '',
+    ...(partial === null ? [] : [`**${partial}**: the plots and the table hold only the points that finished.`, '']),
     ...(s.description ? [s.description, ''] : []),
     `![${s.name}: ${doc.plot.y === 'mpps' ? 'Mpps' : 'RTT'} vs ${s.x}](${doc.plot.file})`,
     '',

@@ -9,12 +9,18 @@
  * parameters into one or more measurements (peers measures several transports per
  * point). pktgen and ping take their topology from the point's port and endpoints
  * (host apps, passthrough guests, emulated-NIC guests), chain from its port, n and vms.
+ *
+ * A run stops early when its `signal` aborts (the CLI's Ctrl-C): the point in progress
+ * stops as if its time were up and is dropped (a cut-short measurement would sit in the
+ * table as if it were one), and the files are written for the points that finished,
+ * marked `partial`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runChain } from '../src/apps/chain-run.js';
 import { type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
+import { withSessionSignal } from '../src/apps/session.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot } from '../src/paths.js';
 import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
@@ -106,8 +112,15 @@ export interface ResultsDoc {
   machine: Machine;
   started: string;
   finished: string | null;
-  /** False while the run is in progress (points.json is rewritten after each point). */
+  /**
+   * False while the run is in progress (points.json is rewritten after each point) and
+   * when it was interrupted; true once every point has run.
+   */
   complete: boolean;
+  /** The run was interrupted: `points` holds the points that finished before (of `plannedPoints`). */
+  partial: boolean;
+  /** Points the sweep has (a point measuring several things, as peers do, is one). */
+  plannedPoints: number;
   /**
    * The main plot (`file`: y against x, one line per entry of `lines`) and the events
    * plot (`events`: notifies, kicks and irqs per packet against x; null for peers).
@@ -127,7 +140,12 @@ export interface Measurement {
 export interface ExperimentRunner {
   /** Rough seconds one point takes (for the up-front estimate). */
   estimate(s: Scenario): number;
-  run(s: Scenario, p: PointParams): Promise<Measurement[]>;
+  /**
+   * Runs one point. `signal` aborting ends it early (its result is then dropped); the
+   * runner also runs it inside `withSessionSignal`, so sessions it starts stop even when
+   * it does not pass the signal on.
+   */
+  run(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]>;
 }
 
 /** Metrics in one key order (the Metrics interface's); what is not given is null. */
@@ -206,7 +224,7 @@ function runKnobs(s: Scenario, p: PointParams) {
 }
 
 /** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated. */
-async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
+async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]> {
   const e = pointEndpoints(p);
   const ping = s.experiment === 'ping';
   const awake = p.peer === 'awake';
@@ -221,6 +239,7 @@ async function runPair(s: Scenario, p: PointParams): Promise<Measurement[]> {
     // ping: an awake peer's kloop or device thread never sleeps either: nobody on the path does.
     busyWait: ping ? awake : s.base.busyWait,
     moderation: s.base.moderation,
+    signal,
   });
   const metrics = pktgenMetrics(r);
   const error = ping && metrics.rttMedianUs === null ? 'no round trip completed' : null;
@@ -317,6 +336,12 @@ export interface RunOptions {
   machine?: Machine;
   /** Called after each point with its records. */
   onPoint?: (records: PointRecord[]) => void;
+  /**
+   * Stops the run early: the point in progress stops (senders first, the rest drain) and
+   * is dropped, no further point starts, and the files are written for the finished
+   * points with `partial: true`. runScenario then resolves as usual.
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -424,6 +449,8 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
     started: started.toISOString(),
     finished: null,
     complete: false,
+    partial: false,
+    plannedPoints: points.length,
     plot: {
       file: `${pre}${FILES.svg}`,
       x: s.x,
@@ -444,19 +471,42 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
     bar.print(`${head}machine: ${machineLine(machine)}\n\n${table.header}`);
   } else progress(`${head}machine: ${machineLine(machine)}\n`);
   let failed = 0;
+  const signal = o.signal;
+  let interrupted = false;
+  // Without the bar a point's line stays open while it runs: the abort ends it at once
+  // (what else the caller prints about the interruption then starts on a line of its own).
+  let lineOpen = false;
+  const onAbort = () => {
+    if (lineOpen) progress('interrupted\n');
+    lineOpen = false;
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (let i = 0; i < points.length; i++) {
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
       const p = points[i];
       const where = swept.map((k) => `${k}=${paramValue(p, k)}`).join(' ');
       const width = String(points.length).length;
       if (bar) bar.start(i, where);
-      else progress(`[${String(i + 1).padStart(width)}/${points.length}] ${where} ... `);
+      else {
+        progress(`[${String(i + 1).padStart(width)}/${points.length}] ${where} ... `);
+        lineOpen = true;
+      }
       let ms: Measurement[];
       try {
-        ms = await exp.run(s, p);
+        ms = await (signal ? withSessionSignal(signal, () => exp.run(s, p, signal)) : exp.run(s, p));
       } catch (e) {
         ms = [{ variant: null, metrics: null, error: (e as Error)?.message ?? String(e), intervalMpps: [] }];
       }
+      // Aborted while it ran: the point was cut short (or failed because of it); drop it.
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      lineOpen = false;
       const recs = ms.map(
         (m): PointRecord => ({
           point: i + 1,
@@ -476,10 +526,12 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
       writeJson(files.json, doc);
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     bar?.stop();
   }
   doc.finished = new Date().toISOString();
-  doc.complete = true;
+  doc.complete = !interrupted;
+  doc.partial = interrupted;
   doc.plot.lines = [...new Set(doc.points.filter((r) => r.metrics !== null).map((r) => r.line))];
   writeJson(files.json, doc);
   writeFileSync(files.csv, formatCsv(doc));

@@ -38,9 +38,11 @@ export const SLOT_BUF_IDX = 0;
 export const SLOT_LEN_HALF = 2;
 export const SLOT_FLAGS_HALF = 3;
 
-// ---- region header (line 0 constants, line 1 the extra-buffer free list) ----
+// ---- region header (line 0: the geometry as the port's user reads it; line 1 unused) ----
+// The user's copy only: the kernel keeps its own copy in kernel memory (KG_* below) and
+// never reads these words, so a user (a guest) that writes them only confuses itself.
 export const REGION_MAGIC = 0x4e4d5342; // "NMSB"
-export const REGION_VERSION = 1;
+export const REGION_VERSION = 2;
 export const RH_MAGIC = 0;
 export const RH_VERSION = 1;
 export const RH_NUM_RINGS = 2;
@@ -52,10 +54,6 @@ export const RH_BUFS_OFS = 7; // byte offset of buffer 0
 export const RH_NUM_IFS = 8;
 export const RH_IFS_OFS = 9; // byte offset of the first netmap_if
 export const RH_TOTAL_BYTES = 10;
-/** Free list of extra buffers, linked through each free buffer's first word. */
-export const RH_FREE_HEAD = WORDS_PER_LINE + 0;
-export const RH_FREE_COUNT = WORDS_PER_LINE + 1;
-export const RH_FREE_LOCK = WORDS_PER_LINE + 2;
 export const REGION_HEADER_BYTES = 2 * CACHE_LINE_BYTES;
 
 // ---- netmap_if: which rings an interface (a port end) sees ----
@@ -81,15 +79,40 @@ export const RING_HDR_BYTES = RING_HDR_WORDS * 4;
 export const DIR_TX = 0;
 export const DIR_RX = 1;
 
-// ---- kernel memory: one block per kring, never handed to a guest ----
+// ---- kernel memory: the header (geometry, buffer pool), then a block per kring ----
+// Kernel memory is never handed to a guest: what is here is the kernel's truth.
 // Lines written by different threads are 128 bytes apart: the adjacent-line prefetcher
 // pairs lines, so 64 bytes is not enough to stop two writers from sharing a pair.
 export const PAIR_WORDS = 2 * WORDS_PER_LINE;
+/** Pair 0 of the header: the region's geometry, written once when the memory is made. */
+export const KG_MAGIC_VALUE = 0x4b4d5342; // "KMSB"
+export const KG_MAGIC = 0;
+export const KG_NUM_RINGS = 1;
+export const KG_NUM_SLOTS = 2;
+export const KG_BUF_SIZE = 3;
+export const KG_NUM_BUFS = 4;
+export const KG_NUM_IFS = 5;
+/** Ring directions, bit `id` set for an RX ring. */
+export const KG_RX_MASK = 6;
+/** Per interface: its ring counts (tx | rx << 8), then the tx and the rx ring ids, a byte each. */
+export const KG_IFS = 7;
+export const KG_IF_WORDS = 1 + MAX_RINGS_PER_IF / 2;
+/** At most this many interfaces (port ends) and rings in a region. */
+export const MAX_IFS = 2;
+export const MAX_RINGS = 32;
+/** Pair 1 of the header: the pool of extra buffers, a free list linked through each free buffer's first word. */
+export const KP_LOCK = PAIR_WORDS + 0;
+export const KP_FREE_HEAD = PAIR_WORDS + 1;
+export const KP_FREE_COUNT = PAIR_WORDS + 2;
+export const KM_HEADER_BYTES = 2 * PAIR_WORDS * 4;
 // pair 0: written by the peer (the pipe's other end publishes our tail here)
 export const KR_PEER_TAIL = 0;
-// pair 1: written by the owner: its private state, saved so another thread can take over
+// pair 1: written by whoever syncs the ring: its private state, saved after each sync so
+// another user (or thread) takes over from it, and the busy word (netmap's nm_kr_tryget:
+// one sync at a time on a ring, whoever the users are).
 export const KR_HWCUR = PAIR_WORDS + 0;
 export const KR_HWTAIL = PAIR_WORDS + 1;
+export const KR_BUSY = PAIR_WORDS + 2;
 // pair 2: counters (Float64), written by the owner only
 export const KR_COUNTERS_BYTE = 4 * CACHE_LINE_BYTES;
 export const KC_SYNCS = 0;
@@ -106,8 +129,12 @@ export type CounterName = (typeof COUNTER_NAMES)[number];
 export const KRING_BYTES = 6 * CACHE_LINE_BYTES;
 
 // ---- kernel memory: one block per interface (port end) after the krings ----
-// pair 0: the attach word (1 while a user holds this end: netmap's EBUSY)
+// pair 0: the attach word: the number of users holding this end, KIF_EXCLUSIVE added
+// while one holds it alone (netmap's NR_EXCLUSIVE), KIF_GONE once a VALE port has left
+// its switch.
 export const KIF_USERS = 0;
+export const KIF_EXCLUSIVE = 0x40000000;
+export const KIF_GONE = -1;
 export const KIF_BYTES = 2 * CACHE_LINE_BYTES;
 
 // ---- the bell: one small SAB per interface holding its sleep word (a futex) ----
@@ -122,14 +149,17 @@ export const SLEEP_KICK = 4;
 export const BELL_BYTES = CACHE_LINE_BYTES;
 
 // ---- VALE: the switch's shared memory (port table, learning table) ----
+// Held by host threads only (the namespace and the threads that attach its ports).
 export const VALE_MAX_PORTS = 254;
 export const SW_MAGIC = 0x56414c45; // "VALE"
 export const SW_MAGIC_WORD = 0;
 /** Set once when the namespace closes the switch (Netmap.close()): no port attaches after. */
 export const SW_CLOSED = 1;
-/** Bumped (under the namespace's control) whenever a port attaches or detaches. */
+/** A random number naming the switch inside one thread (views are shared per thread). */
+export const SW_ID = 2;
+/** Bumped whenever a port joins or leaves: a forwarding thread re-reads the table then. */
 export const SW_GENERATION = PAIR_WORDS;
-/** Port table: one word per port, 0 = free, else the number of users holding it. */
+/** Port table: one word per port, 0 = free, else the serial number of the port there. */
 export const SW_PORTS = 2 * PAIR_WORDS;
 /** Learning table: direct-mapped, 2 words an entry: MAC bytes 2-5, then bytes 0-1 << 16 | port + 1. */
 export const SW_LEARN_ENTRIES = 1024;
@@ -138,12 +168,15 @@ export const SW_WORDS = SW_LEARN + 2 * SW_LEARN_ENTRIES;
 export const SW_BYTES = SW_WORDS * 4;
 
 // ---- VALE: per port, the lease block of its RX ring (after the kmem of the region) ----
-// Senders from any thread take slots of a destination RX ring under its lock; the
-// words below the lock are only touched while holding it.
+// Senders from any thread take slots of a destination RX ring under its lock (shm/lock.ts:
+// bounded, and taken over from a holder that stays on it past LOCK_STALE_MS). A lease is
+// committed by one store (VL_LEASE packs the next slot to lease and the next record), so a
+// holder killed anywhere leaves the block consistent.
 export const VL_LOCK = 0;
-export const VL_HWLEASE = PAIR_WORDS + 0; // next slot to lease
-export const VL_LEASE_IDX = PAIR_WORDS + 1; // next lease record to hand out
-export const VL_LEASE_FIRST = PAIR_WORDS + 2; // oldest lease not yet folded into the tail
+/** Next slot to lease (low 16 bits) | next lease record << 16. */
+export const VL_LEASE = PAIR_WORDS + 0;
+export const VL_LEASE_FIRST = PAIR_WORDS + 1; // oldest lease not yet folded into the tail
+export const VL_TOKEN = PAIR_WORDS + 2; // last lease token handed out (1 .. 2^31 - 1)
 /** Per-port counters (Float64), written by senders under the lock or by the owner. */
 export const VL_COUNTERS_BYTE = 2 * PAIR_WORDS * 4;
 export const VC_RX = 0; // packets delivered into this port
@@ -155,12 +188,25 @@ export const VC_DROPS = 2;
 export const VC_FLOODS = 3; // packets this port sent that were flooded or broadcast
 export const VC_BAD = 4; // frames this port sent that were too short or malformed
 export const VC_LOCK_SPINS = 5; // failed tries on this port's lease lock (contention between senders)
-export const VC_COUNT = 6;
-export const VALE_COUNTER_NAMES = ['rx', 'tx', 'drops', 'floods', 'bad', 'lockSpins'] as const;
-/** Then one word per lease record: the slot the lease ends at once done, or -1 while copying. */
-export const VL_LEASES = VL_COUNTERS_BYTE / 4 + 2 * PAIR_WORDS;
+// Leases into this port that a sender left unfinished past LOCK_STALE_MS (a sender thread
+// killed mid-copy): their slots were handed to the receiver empty (len 0).
+export const VC_REVOKED = 6;
+export const VC_COUNT = 7;
+export const VALE_COUNTER_NAMES = ['rx', 'tx', 'drops', 'floods', 'bad', 'lockSpins', 'revoked'] as const;
+/**
+ * Then three arrays of numSlots words, one entry per lease record: its state (the lease's
+ * token while its sender copies, 0 once done), its first slot and the slot after its last.
+ */
+export const VL_RECORDS = VL_COUNTERS_BYTE / 4 + 2 * PAIR_WORDS;
+export const VLR_STATE = 0;
+export const VLR_START = 1;
+export const VLR_END = 2;
+/** Word index (from the lease block's base) of field `f` of record `r` in a ring of `n` slots. */
+export function valeRecordWord(n: number, f: number, r: number): number {
+  return VL_RECORDS + f * n + r;
+}
 export function valeLeaseBytes(numSlots: number): number {
-  return VL_LEASES * 4 + alignUp(numSlots * 4, CACHE_LINE_BYTES);
+  return VL_RECORDS * 4 + alignUp(3 * numSlots * 4, CACHE_LINE_BYTES);
 }
 
 // ---- CSB (passthrough): per ring, atok (guest writes) and ktoa (host writes) ----

@@ -1,59 +1,27 @@
 /**
  * Regions: one SharedArrayBuffer holding a netmap_if per port end, the rings, their
- * slots and the buffer pool. A region is described by the SAB alone (every size is
- * in its header), so a worker that receives the SAB can map it.
+ * slots and the buffer pool; and beside it the kernel memory of the region, which holds
+ * the kernel's copy of the geometry, the pool's free list and a block per kring. A region
+ * alone describes itself to its user (the header), never to the kernel.
  */
+import { Geometry, type IfSpec } from './geometry.js';
 import {
-  alignUp,
   BELL_BYTES,
-  CACHE_LINE_BYTES,
   type DIR_RX,
   DIR_TX,
-  IF_BYTES,
-  IF_NUM_RX,
-  IF_NUM_TX,
-  IF_RX_IDS,
-  IF_TX_IDS,
   KIF_BYTES,
+  KM_HEADER_BYTES,
+  KP_FREE_COUNT,
+  KP_FREE_HEAD,
   KRING_BYTES,
   MAX_RING_SLOTS,
-  MAX_RINGS_PER_IF,
   MIN_RING_SLOTS,
-  REGION_HEADER_BYTES,
-  REGION_MAGIC,
-  REGION_VERSION,
   RESERVED_BUFS,
-  RH_BUF_SIZE,
-  RH_BUFS_OFS,
-  RH_FREE_COUNT,
-  RH_FREE_HEAD,
-  RH_FREE_LOCK,
-  RH_IFS_OFS,
-  RH_MAGIC,
-  RH_NUM_BUFS,
-  RH_NUM_IFS,
-  RH_NUM_RINGS,
-  RH_NUM_SLOTS,
-  RH_RINGS_OFS,
-  RH_TOTAL_BYTES,
-  RH_VERSION,
-  RING_BUF_SIZE,
-  RING_DIR,
-  RING_HDR_BYTES,
-  RING_HEAD,
-  RING_ID,
-  RING_NUM_SLOTS,
-  RING_SLOTS_OFS,
   RING_TAIL,
-  SLOT_BYTES,
   SLOT_WORDS,
 } from './layout.js';
 
-/** Which rings one port end (a netmap_if) sees, by ring id. */
-export interface IfSpec {
-  tx: number[];
-  rx: number[];
-}
+export type { IfSpec } from './geometry.js';
 
 export interface RegionSpec {
   /** Ring directions, by ring id. */
@@ -70,81 +38,56 @@ export interface RegionSpec {
   extraBufs?: number;
 }
 
-/** Sizes every part of a region from its spec; the only place a region is sized. */
-export function regionSize(spec: RegionSpec): {
-  ifsOfs: number;
-  ringsOfs: number;
-  slotsOfs: number;
-  bufsOfs: number;
-  numBufs: number;
-  totalBytes: number;
-} {
-  const nr = spec.rings.length;
-  const ifsOfs = REGION_HEADER_BYTES;
-  const ringsOfs = alignUp(ifsOfs + spec.ifs.length * IF_BYTES, CACHE_LINE_BYTES);
-  const slotsOfs = ringsOfs + nr * RING_HDR_BYTES;
-  const slotArrayBytes = alignUp(spec.numSlots * SLOT_BYTES, CACHE_LINE_BYTES);
-  const bufsOfs = alignUp(slotsOfs + nr * slotArrayBytes, spec.bufSize);
+/** The geometry a spec makes (buffers: one per slot of each owning ring, plus the extra ones). */
+export function regionGeometry(spec: RegionSpec): Geometry {
   const owning = spec.rings.filter((_, id) => spec.mirror?.[id] === undefined).length;
   const numBufs = RESERVED_BUFS + owning * spec.numSlots + (spec.extraBufs ?? 0);
-  return { ifsOfs, ringsOfs, slotsOfs, bufsOfs, numBufs, totalBytes: bufsOfs + numBufs * spec.bufSize };
+  return new Geometry({ rings: spec.rings, numSlots: spec.numSlots, bufSize: spec.bufSize, numBufs, ifs: spec.ifs });
 }
 
-/** Byte offset of ring `id`'s header. */
-export function ringHeaderOffset(ringsOfs: number, id: number): number {
-  return ringsOfs + id * RING_HDR_BYTES;
+/** A region and its kernel memory (with `extraKmem` bytes after the interface blocks). */
+export interface PortMemory {
+  mem: SharedArrayBuffer;
+  kmem: SharedArrayBuffer;
+  geometry: Geometry;
 }
 
-/** Creates and initialises a region: headers, interfaces, rings, slot buffers, free list. */
-export function createRegion(spec: RegionSpec): SharedArrayBuffer {
-  checkRingSize(spec.numSlots);
-  for (const f of spec.ifs) {
-    if (f.tx.length > MAX_RINGS_PER_IF || f.rx.length > MAX_RINGS_PER_IF) {
-      throw new RangeError(`at most ${MAX_RINGS_PER_IF} rings per direction`);
-    }
+/**
+ * Allocates a SharedArrayBuffer; a size the machine cannot give is a RangeError naming it
+ * (callers turn it into the library's ENOMEM).
+ */
+function allocSab(bytes: number, what: string): SharedArrayBuffer {
+  try {
+    return new SharedArrayBuffer(bytes);
+  } catch {
+    throw new RangeError(`cannot allocate ${bytes} bytes for ${what}`);
   }
-  const sz = regionSize(spec);
-  const sab = new SharedArrayBuffer(sz.totalBytes);
-  const w = new Int32Array(sab);
-  w[RH_MAGIC] = REGION_MAGIC;
-  w[RH_VERSION] = REGION_VERSION;
-  w[RH_NUM_RINGS] = spec.rings.length;
-  w[RH_NUM_SLOTS] = spec.numSlots;
-  w[RH_BUF_SIZE] = spec.bufSize;
-  w[RH_NUM_BUFS] = sz.numBufs;
-  w[RH_RINGS_OFS] = sz.ringsOfs;
-  w[RH_BUFS_OFS] = sz.bufsOfs;
-  w[RH_NUM_IFS] = spec.ifs.length;
-  w[RH_IFS_OFS] = sz.ifsOfs;
-  w[RH_TOTAL_BYTES] = sz.totalBytes;
+}
 
-  spec.ifs.forEach((f, i) => {
-    const b = (sz.ifsOfs + i * IF_BYTES) / 4;
-    w[b + IF_NUM_TX] = f.tx.length;
-    w[b + IF_NUM_RX] = f.rx.length;
-    f.tx.forEach((id, k) => {
-      w[b + IF_TX_IDS + k] = id;
-    });
-    f.rx.forEach((id, k) => {
-      w[b + IF_RX_IDS + k] = id;
-    });
-  });
-
-  const u32 = new Uint32Array(sab);
-  const slotArrayBytes = alignUp(spec.numSlots * SLOT_BYTES, CACHE_LINE_BYTES);
+/**
+ * Creates and initialises a region and its kernel memory: both copies of the geometry,
+ * rings in netmap's initial state, slot buffers, the free list of extra buffers.
+ */
+export function createPortMemory(spec: RegionSpec, extraKmem = 0): PortMemory {
+  checkRingSize(spec.numSlots);
+  let g: Geometry;
+  try {
+    g = regionGeometry(spec);
+  } catch (e) {
+    throw new RangeError((e as Error).message);
+  }
+  const mem = allocSab(g.totalBytes, 'a region');
+  const kmem = allocSab(kmemSize(g.numRings, g.numIfs) + extraKmem, 'kernel memory');
+  const w = new Int32Array(mem);
+  g.writeUser(w);
+  const k = new Int32Array(kmem);
+  g.writeKernel(k);
+  const u32 = new Uint32Array(mem);
   let nextBuf = RESERVED_BUFS;
   const firstBuf: number[] = [];
   spec.rings.forEach((dir, id) => {
-    const h = ringHeaderOffset(sz.ringsOfs, id) / 4;
-    const slotsOfs = sz.slotsOfs + id * slotArrayBytes;
-    w[h + RING_NUM_SLOTS] = spec.numSlots;
-    w[h + RING_BUF_SIZE] = spec.bufSize;
-    w[h + RING_ID] = id;
-    w[h + RING_DIR] = dir;
-    w[h + RING_SLOTS_OFS] = slotsOfs;
-    w[h + RING_HEAD] = 0;
     // netmap's initial state: TX owns every slot but one, RX owns none.
-    w[h + RING_TAIL] = dir === DIR_TX ? spec.numSlots - 1 : 0;
+    w[g.ringWordBase(id) + RING_TAIL] = dir === DIR_TX ? spec.numSlots - 1 : 0;
     if (spec.mirror?.[id] === undefined) {
       firstBuf[id] = nextBuf;
       nextBuf += spec.numSlots;
@@ -152,19 +95,23 @@ export function createRegion(spec: RegionSpec): SharedArrayBuffer {
   });
   spec.rings.forEach((_, id) => {
     const src = spec.mirror?.[id] ?? id;
-    const slotBase = (sz.slotsOfs + id * slotArrayBytes) / 4;
-    for (let k = 0; k < spec.numSlots; k++) u32[slotBase + k * SLOT_WORDS] = firstBuf[src] + k;
+    const slotBase = g.slotWordBase(id);
+    for (let s = 0; s < spec.numSlots; s++) u32[slotBase + s * SLOT_WORDS] = firstBuf[src] + s;
   });
   // Extra buffers form the free list, linked through their first word; 0 ends it.
   let head = 0;
-  for (let b = sz.numBufs - 1; b >= nextBuf; b--) {
-    u32[(sz.bufsOfs + b * spec.bufSize) / 4] = head;
+  for (let b = g.numBufs - 1; b >= nextBuf; b--) {
+    u32[(g.bufsOfs + b * g.bufSize) / 4] = head;
     head = b;
   }
-  w[RH_FREE_HEAD] = head;
-  w[RH_FREE_COUNT] = sz.numBufs - nextBuf;
-  w[RH_FREE_LOCK] = 0;
-  return sab;
+  k[KP_FREE_HEAD] = head;
+  k[KP_FREE_COUNT] = g.numBufs - nextBuf;
+  return { mem, kmem, geometry: g };
+}
+
+/** A region alone (no kernel memory): benchmarks and tests of the user side. */
+export function createRegion(spec: RegionSpec): SharedArrayBuffer {
+  return createPortMemory(spec).mem;
 }
 
 export function checkRingSize(n: number): void {
@@ -180,11 +127,11 @@ export function createBell(): SharedArrayBuffer {
 
 /** Kernel-private memory of a region: a block per kring, then a block per interface. */
 export function kmemSize(numRings: number, numIfs: number): number {
-  return numRings * KRING_BYTES + numIfs * KIF_BYTES;
+  return KM_HEADER_BYTES + numRings * KRING_BYTES + numIfs * KIF_BYTES;
 }
 export function kringWordBase(id: number): number {
-  return (id * KRING_BYTES) / 4;
+  return (KM_HEADER_BYTES + id * KRING_BYTES) / 4;
 }
 export function kifWordBase(numRings: number, ifIndex: number): number {
-  return (numRings * KRING_BYTES + ifIndex * KIF_BYTES) / 4;
+  return (KM_HEADER_BYTES + numRings * KRING_BYTES + ifIndex * KIF_BYTES) / 4;
 }

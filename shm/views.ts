@@ -2,32 +2,8 @@
  * Typed-array views over a region, made once per thread and shared by every ring of
  * the region. Slots and payload are plain accesses; header words go through Atomics.
  */
-import {
-  IF_NUM_RX,
-  IF_NUM_TX,
-  IF_RX_IDS,
-  IF_TX_IDS,
-  IF_WORDS,
-  REGION_MAGIC,
-  REGION_VERSION,
-  RESERVED_BUFS,
-  RH_BUF_SIZE,
-  RH_BUFS_OFS,
-  RH_FREE_COUNT,
-  RH_FREE_HEAD,
-  RH_FREE_LOCK,
-  RH_IFS_OFS,
-  RH_MAGIC,
-  RH_NUM_BUFS,
-  RH_NUM_IFS,
-  RH_NUM_RINGS,
-  RH_NUM_SLOTS,
-  RH_RINGS_OFS,
-  RH_TOTAL_BYTES,
-  RH_VERSION,
-  RING_HDR_WORDS,
-  RING_SLOTS_OFS,
-} from './layout.js';
+import { Geometry } from './geometry.js';
+import { RESERVED_BUFS } from './layout.js';
 
 /** Size classes of bufHead views: 64, 128, ... 2048 bytes. */
 export const HEAD_CLASSES = 6;
@@ -49,6 +25,7 @@ export class RegionViews {
   readonly u32: Uint32Array;
   readonly u16: Uint16Array;
   readonly u8: Uint8Array;
+  readonly geometry: Geometry;
   readonly numRings: number;
   readonly numSlots: number;
   readonly bufSize: number;
@@ -59,35 +36,43 @@ export class RegionViews {
   private readonly bufViews: Array<Uint8Array | undefined>;
   private readonly headViews: Array<Uint8Array | undefined>;
 
-  constructor(sab: SharedArrayBuffer) {
+  /** Views of `sab` laid out as `geometry` says (which must describe exactly this many bytes). */
+  constructor(sab: SharedArrayBuffer, geometry: Geometry) {
     if (!(sab instanceof SharedArrayBuffer)) throw new TypeError('a region is a SharedArrayBuffer');
+    if (geometry.totalBytes !== sab.byteLength) throw new TypeError('region size does not match its geometry');
     this.sab = sab;
+    this.geometry = geometry;
     this.i32 = new Int32Array(sab);
-    if (sab.byteLength < 64 || this.i32[RH_MAGIC] !== REGION_MAGIC || this.i32[RH_VERSION] !== REGION_VERSION) {
-      throw new TypeError('not a sabnetmap region (bad magic or version)');
-    }
-    if (this.i32[RH_TOTAL_BYTES] !== sab.byteLength) throw new TypeError('region size does not match its header');
     this.u32 = new Uint32Array(sab);
     this.u16 = new Uint16Array(sab);
     this.u8 = new Uint8Array(sab);
-    this.numRings = this.i32[RH_NUM_RINGS];
-    this.numSlots = this.i32[RH_NUM_SLOTS];
-    this.bufSize = this.i32[RH_BUF_SIZE];
-    this.numBufs = this.i32[RH_NUM_BUFS];
-    this.bufsOfs = this.i32[RH_BUFS_OFS];
-    this.ringsOfs = this.i32[RH_RINGS_OFS];
-    this.numIfs = this.i32[RH_NUM_IFS];
+    this.numRings = geometry.numRings;
+    this.numSlots = geometry.numSlots;
+    this.bufSize = geometry.bufSize;
+    this.numBufs = geometry.numBufs;
+    this.bufsOfs = geometry.bufsOfs;
+    this.ringsOfs = geometry.ringsOfs;
+    this.numIfs = geometry.numIfs;
     this.bufViews = new Array(this.numBufs);
     this.headViews = new Array(this.numBufs * HEAD_CLASSES);
   }
 
+  /** The kernel's views: the geometry comes from kernel memory, never from the region. */
+  static kernel(mem: SharedArrayBuffer, kmem: SharedArrayBuffer): RegionViews {
+    return new RegionViews(mem, Geometry.readKernel(kmem));
+  }
+  /** The user's views (an app, a guest): the geometry the region's header shows. */
+  static user(mem: SharedArrayBuffer): RegionViews {
+    return new RegionViews(mem, Geometry.readUser(mem));
+  }
+
   /** Word index of ring `id`'s header in `i32`. */
   ringWordBase(id: number): number {
-    return this.ringsOfs / 4 + id * RING_HDR_WORDS;
+    return this.geometry.ringWordBase(id);
   }
   /** Word index of ring `id`'s slot 0 in `u32` (the u16 index is twice this). */
   slotWordBase(id: number): number {
-    return this.i32[this.ringWordBase(id) + RING_SLOTS_OFS] / 4;
+    return this.geometry.slotWordBase(id);
   }
   /** Byte offset of buffer `idx`; a bad index maps to buffer 0, as in netmap. */
   bufOffset(idx: number): number {
@@ -125,71 +110,9 @@ export class RegionViews {
 
   /** The ring ids interface `i` sees. */
   ifRings(i: number): { tx: number[]; rx: number[] } {
-    if (!(i >= 0 && i < this.numIfs)) throw new RangeError(`no interface ${i} in this region`);
-    const b = this.i32[RH_IFS_OFS] / 4 + i * IF_WORDS;
-    const tx: number[] = [];
-    const rx: number[] = [];
-    for (let k = 0; k < this.i32[b + IF_NUM_TX]; k++) tx.push(this.i32[b + IF_TX_IDS + k]);
-    for (let k = 0; k < this.i32[b + IF_NUM_RX]; k++) rx.push(this.i32[b + IF_RX_IDS + k]);
-    return { tx, rx };
-  }
-
-  /**
-   * Takes `n` buffers off the free list (netmap's extra buffers). Returns fewer if the
-   * pool runs out. Both ends of a pipe may call this, so it takes the region's lock.
-   */
-  allocBufs(n: number): number[] {
-    const out: number[] = [];
-    this.lock();
-    try {
-      let head = this.i32[RH_FREE_HEAD];
-      while (out.length < n && head !== 0) {
-        // The links live in free buffers, which users can scribble on: a link that is
-        // not a buffer index ends the list (the rest is lost, nothing bad is handed out).
-        if (!this.validBuf(head)) {
-          head = 0;
-          break;
-        }
-        out.push(head);
-        head = this.u32[(this.bufsOfs + head * this.bufSize) / 4];
-      }
-      this.i32[RH_FREE_HEAD] = head;
-      this.i32[RH_FREE_COUNT] = head === 0 ? 0 : Math.max(0, this.i32[RH_FREE_COUNT] - out.length);
-    } finally {
-      this.unlock();
-    }
-    return out;
-  }
-
-  /** Returns buffers to the free list; reserved or out-of-range indices are refused. */
-  freeBufs(bufs: readonly number[]): void {
-    for (const b of bufs) if (!this.validBuf(b)) throw new RangeError(`buffer ${b} cannot be freed`);
-    this.lock();
-    try {
-      let head = this.i32[RH_FREE_HEAD];
-      for (const b of bufs) {
-        this.u32[(this.bufsOfs + b * this.bufSize) / 4] = head;
-        head = b;
-      }
-      this.i32[RH_FREE_HEAD] = head;
-      this.i32[RH_FREE_COUNT] += bufs.length;
-    } finally {
-      this.unlock();
-    }
-  }
-
-  freeCount(): number {
-    return Atomics.load(this.i32, RH_FREE_COUNT);
-  }
-
-  private lock(): void {
-    while (Atomics.compareExchange(this.i32, RH_FREE_LOCK, 0, 1) !== 0) {
-      Atomics.wait(this.i32, RH_FREE_LOCK, 1, 1);
-    }
-  }
-  private unlock(): void {
-    Atomics.store(this.i32, RH_FREE_LOCK, 0);
-    Atomics.notify(this.i32, RH_FREE_LOCK, 1);
+    if (!(Number.isInteger(i) && i >= 0 && i < this.numIfs)) throw new RangeError(`no interface ${i} in this region`);
+    const f = this.geometry.ifs[i];
+    return { tx: [...f.tx], rx: [...f.rx] };
   }
 }
 

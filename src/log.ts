@@ -4,7 +4,11 @@ import { type Logger, pino } from 'pino';
 export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-let logger: Logger = pino({ level: 'silent', base: undefined }, pino.destination(2));
+// stderr in Node; pino's browser build has no destination (it logs to the console).
+let logger: Logger =
+  typeof pino.destination === 'function'
+    ? pino({ level: 'silent', base: undefined }, pino.destination(2))
+    : pino({ level: 'silent', base: undefined });
 
 export function setLogLevel(level: LogLevel): void {
   logger.level = level;

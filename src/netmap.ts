@@ -1,21 +1,33 @@
 /**
  * The namespace of ports ("the kernel"): creates pipe memory and VALE switches on first
- * use and hands out descriptors that any thread can attach with `attachPort`.
+ * use and hands out descriptors that the thread it chooses can attach with `attachPort`.
+ * Nothing is found by name from another thread: a port's memory reaches a thread only in
+ * a descriptor this namespace made and someone holding it passed on.
  */
 import { DEFAULT_BUF_SIZE, DEFAULT_RING_SLOTS, MAX_RING_SLOTS, MIN_RING_SLOTS } from '../shm/layout.js';
+import { BufPool } from '../shm/pool.js';
+import { RegionViews } from '../shm/views.js';
 import { NetmapError } from './errors.js';
+import type { BaseDescriptor, PortDescriptor } from './kernel/attach.js';
 import { createPipeMemory, type PipeMemory } from './kernel/pipe.js';
-import { ValeSwitch } from './kernel/vale.js';
+import { valeCounters } from './kernel/vale.js';
+import { ValeSwitch } from './kernel/vale-switch.js';
 import { parsePortName } from './names.js';
-import { Port, type PortDescriptor } from './port.js';
+import { type AttachPortOptions, Port } from './port.js';
 
 export interface PortOptions {
   /** Slots per ring (any size in [2, 16384], power of two or not). Default 1024. */
   ringSize?: number;
   /** Bytes per buffer, a multiple of 64 up to 65472. Default 2048. */
   bufSize?: number;
-  /** Spare buffers on the region's free list (netmap's extra buffers). Default 0. */
+  /**
+   * Spare buffers (netmap's extra buffers). A region's pool is made with the first
+   * registration; a later one gets what the pool holds then, which the descriptor's
+   * `extraBufs` (and the Port's) reports, as netmap's nr_extra_bufs does. Default 0.
+   */
   extraBufs?: number;
+  /** poll() without POLLOUT leaves pending TX slots alone (netmap's NETMAP_NO_TX_POLL). */
+  noTxPoll?: boolean;
 }
 
 interface PipeEntry extends PipeMemory {
@@ -25,7 +37,7 @@ interface PipeEntry extends PipeMemory {
 
 export const MAX_BUF_SIZE = 65472;
 
-export function checkPortOptions(opts: PortOptions): Required<PortOptions> {
+export function checkPortOptions(opts: PortOptions): Required<Omit<PortOptions, 'noTxPoll'>> {
   const ringSize = opts.ringSize ?? DEFAULT_RING_SLOTS;
   const bufSize = opts.bufSize ?? DEFAULT_BUF_SIZE;
   const extraBufs = opts.extraBufs ?? 0;
@@ -65,23 +77,39 @@ function checkSameSizes(
   }
 }
 
+/** Turns the allocator's RangeError (a size the machine cannot give) into ENOMEM. */
+function allocating<T>(name: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof RangeError) throw new NetmapError('ENOMEM', `${name}: ${e.message}`);
+    throw e;
+  }
+}
+
 export class Netmap {
   private readonly pipes = new Map<string, PipeEntry>();
   private readonly switches = new Map<string, ValeSwitch>();
   private closed = false;
 
-  /** NIOCREGIF without the mapping: a descriptor for `name`, to attach in any thread. */
+  /**
+   * NIOCREGIF without the mapping: a descriptor for `name` (netmap's suffixes /x, /T, /R
+   * apply), for one attach in the thread the caller passes it to. A VALE descriptor holds
+   * a MessagePort: post it with `transferList(desc)`.
+   */
   register(name: string, opts: PortOptions = {}): PortDescriptor {
     this.checkOpen();
     const parsed = parsePortName(name);
     const o = checkPortOptions(opts);
+    const mode = { ...parsed.mode, ...(opts.noTxPoll ? { noTxPoll: true } : {}) };
     if (parsed.type === 'vale') {
       let sw = this.switches.get(parsed.switchName);
       if (sw === undefined) {
         sw = new ValeSwitch(parsed.switchName);
         this.switches.set(parsed.switchName, sw);
       }
-      const { index, port, created } = sw.attach(parsed.port, o);
+      const s = sw;
+      const { index, port, created } = allocating(name, () => s.attach(parsed.port, o));
       if (!created) checkSameSizes(name, 'VALE port', port, opts);
       return {
         type: 'vale',
@@ -90,14 +118,17 @@ export class Netmap {
         kmem: port.kmem,
         ifIndex: 0,
         bells: [port.bell],
-        switchId: sw.id,
-        swmem: sw.swmem,
+        mode,
         portIndex: index,
+        serial: port.serial,
+        switch: sw.handle(index),
+        extraBufs: granted(port, o.extraBufs),
       };
     }
     let entry = this.pipes.get(parsed.pipe);
     if (entry === undefined) {
-      entry = { ...createPipeMemory(o.ringSize, o.bufSize, o.extraBufs), ringSize: o.ringSize, bufSize: o.bufSize };
+      const mem = allocating(name, () => createPipeMemory(o.ringSize, o.bufSize, o.extraBufs));
+      entry = { ...mem, ringSize: o.ringSize, bufSize: o.bufSize };
       this.pipes.set(parsed.pipe, entry);
     } else {
       checkSameSizes(name, 'pipe', entry, opts);
@@ -109,13 +140,15 @@ export class Netmap {
       kmem: entry.kmem,
       ifIndex: parsed.end,
       bells: entry.bells,
-    };
+      mode,
+      extraBufs: granted(entry, o.extraBufs),
+    } as PortDescriptor;
   }
 
   /** vale-ctl: every switch with its ports and their counters. */
   valeCtl(): Array<{ switch: string; ports: ReturnType<ValeSwitch['list']> }> {
     this.checkOpen();
-    return [...this.switches.entries()].map(([name, sw]) => ({ switch: name, ports: sw.list() }));
+    return [...this.switches.entries()].map(([name, sw]) => ({ switch: name, ports: sw.list(valeCounters) }));
   }
 
   /** Registers and attaches in this thread: netmap's nm_open. */
@@ -131,11 +164,11 @@ export class Netmap {
   }
 
   /**
-   * Closes the namespace (the kernel goes away): every switch closes its channel, so
+   * Closes the namespace (the kernel goes away): every switch closes its channels, so
    * nothing of the namespace is left to hold the thread; pipes and switches are
    * forgotten, and every call but close() then fails with EBADF. Ports already
    * attached are their users': they keep working until they are closed. A VALE
-   * descriptor no longer attaches (ENOENT: nobody keeps its switch's table); a pipe end
+   * descriptor no longer attaches (ENOENT: nobody would tell it of new ports); a pipe end
    * still does (a pipe needs no namespace).
    */
   close(): void {
@@ -151,7 +184,13 @@ export class Netmap {
   }
 }
 
-/** Attaches a descriptor received from another thread. */
-export function attachPort(desc: PortDescriptor): Port {
-  return new Port(desc);
+/** The extra buffers a registration asking for `asked` gets: what the region's pool holds, at most `asked`. */
+function granted(m: { mem: SharedArrayBuffer; kmem: SharedArrayBuffer }, asked: number): number {
+  if (asked === 0) return 0;
+  return Math.min(asked, new BufPool(RegionViews.kernel(m.mem, m.kmem), m.kmem).count());
+}
+
+/** Attaches a descriptor received from another thread (or made here). */
+export function attachPort(desc: BaseDescriptor, o: AttachPortOptions = {}): Port {
+  return new Port(desc, o);
 }

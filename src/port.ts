@@ -12,9 +12,14 @@ import {
   SLEEP_RX,
   SLEEP_TX,
 } from '../shm/layout.js';
+import { BufPool } from '../shm/pool.js';
 import type { RegionViews } from '../shm/views.js';
 import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
+import { type BaseDescriptor, KernelPort } from './kernel/attach.js';
+
+export type { BaseDescriptor, PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
+
 import type { KRing } from './kernel/kring.js';
 import { NetmapRing } from './ring.js';
 import { type Spinnable, spinPoll } from './spin.js';
@@ -35,15 +40,34 @@ export interface NetmapPort {
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
 export const POLLOUT = 0x4;
-
-import { KernelPort, type PortDescriptor } from './kernel/attach.js';
-
-export type { PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
+/** Returned by poll when a ring's head/cur were impossible and the ring was reset (netmap's POLLERR). */
+export const POLLERR = 0x8;
 
 export interface RingCounters extends CountersByName {
   ring: number;
   dir: 'tx' | 'rx';
 }
+
+/** A port's counters: per ring, and the port type's own (VALE: the switch's counters for this port). */
+export interface PortCounters {
+  rings: RingCounters[];
+  vale?: Record<string, number>;
+}
+
+export interface AttachPortOptions {
+  /** Hold the port alone: refused if anyone holds it, and keeps everyone out (netmap's /x). */
+  exclusive?: boolean;
+  /**
+   * poll() without POLLOUT leaves pending TX slots alone (netmap's NETMAP_NO_TX_POLL).
+   * Default false: like netmap, every poll also pushes out what the user queued.
+   */
+  noTxPoll?: boolean;
+}
+
+/** What a sync did with a ring. */
+const SYNC_OK = 0;
+const SYNC_RESET = 1;
+const SYNC_BUSY = 2;
 
 export class Port implements Spinnable {
   readonly name: string;
@@ -53,25 +77,33 @@ export class Port implements Spinnable {
   spinUs = 0;
   /** Sleeps that timed out, nobody having cleared our flag, with the rings ready after: lost wake-ups. */
   lateWakeups = 0;
+  /** poll() pushes pending TX out even without POLLOUT (netmap's default; see AttachPortOptions). */
+  txPoll: boolean;
+  /** Extra buffers the registration asked for and the region's pool holds (netmap's nr_extra_bufs, out). */
+  readonly extraBufs: number;
   // Kernel state is JS-private: nothing reachable from a Port leads to another port.
   readonly #k: KernelPort;
   private readonly region: RegionViews;
+  private readonly pool: BufPool;
   private readonly txk: KRing[];
   private readonly rxk: KRing[];
   /** This interface's bell: poll sleeps on its word. */
   private readonly bell: Int32Array;
   private closed = false;
 
-  constructor(desc: PortDescriptor) {
-    const k = new KernelPort(desc);
+  constructor(desc: BaseDescriptor, o: AttachPortOptions = {}) {
+    const k = new KernelPort(desc, { exclusive: o.exclusive });
     this.#k = k;
     this.name = k.name;
     this.region = k.region;
+    this.pool = new BufPool(k.region, desc.kmem);
     this.txk = k.txk;
     this.rxk = k.rxk;
     this.bell = k.bell;
-    this.txRings = k.ids.tx.map((id) => new NetmapRing(k.region, id));
-    this.rxRings = k.ids.rx.map((id) => new NetmapRing(k.region, id));
+    this.txPoll = !(o.noTxPoll ?? desc.mode?.noTxPoll ?? false);
+    this.extraBufs = Number.isInteger(desc.extraBufs) ? (desc.extraBufs as number) : 0;
+    this.txRings = k.txk.map((kr) => new NetmapRing(k.region, kr.id));
+    this.rxRings = k.rxk.map((kr) => new NetmapRing(k.region, kr.id));
   }
 
   get numSlots(): number {
@@ -80,7 +112,7 @@ export class Port implements Spinnable {
   get bufSize(): number {
     return this.region.bufSize;
   }
-  /** The first TX / RX ring (ports here have one pair unless asked otherwise). */
+  /** The first TX / RX ring (ports here have one pair; undefined when the registration bound only the other direction). */
   get tx(): NetmapRing {
     return this.txRings[0];
   }
@@ -92,7 +124,7 @@ export class Port implements Spinnable {
   txsync(): boolean {
     this.checkOpen();
     let ok = true;
-    for (let i = 0; i < this.txk.length; i++) ok = this.syncRing(this.txk[i]) && ok;
+    for (let i = 0; i < this.txk.length; i++) ok = this.syncRing(this.txk[i]) !== SYNC_RESET && ok;
     return ok;
   }
 
@@ -100,41 +132,44 @@ export class Port implements Spinnable {
   rxsync(): boolean {
     this.checkOpen();
     let ok = true;
-    for (let i = 0; i < this.rxk.length; i++) ok = this.syncRing(this.rxk[i]) && ok;
+    for (let i = 0; i < this.rxk.length; i++) ok = this.syncRing(this.rxk[i]) !== SYNC_RESET && ok;
     return ok;
   }
 
   /**
    * Blocks until a TX ring has space past cur (POLLOUT) or an RX ring has packets past
    * cur (POLLIN), or the timeout (ms, negative = forever) passes. Returns the ready
-   * events, 0 on timeout. With TX interest it runs txsync first, as netmap does.
+   * events, 0 on timeout, with POLLERR when a ring had impossible head/cur and was reset.
+   * Like netmap, it runs txsync on rings with pending slots even without POLLOUT (unless
+   * txPoll is off) and txsync on every TX ring with POLLOUT.
    */
   poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
+    const bits = this.sleepBits(events);
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
     ready = spinPoll(this, events, spinUs, timeoutMs);
     if (ready !== 0) return ready;
     const start = performance.now();
-    const bits = this.sleepBits(events);
     for (;;) {
       // Say we sleep, re-check, then wait: a peer that publishes after our re-check
-      // sees the flag and notifies, so no wake-up is lost.
-      Atomics.store(this.bell, BELL_SLEEP, bits);
+      // sees the flag and notifies, so no wake-up is lost. The bits are or-ed in: other
+      // users of this port may sleep on the same word.
+      const word = Atomics.or(this.bell, BELL_SLEEP, bits) | bits;
       ready = this.check(events);
       if (ready !== 0) {
-        Atomics.store(this.bell, BELL_SLEEP, 0);
+        this.clearSleep(bits);
         return ready;
       }
       const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
       if (left <= 0) {
-        Atomics.store(this.bell, BELL_SLEEP, 0);
+        this.clearSleep(bits);
         return 0;
       }
       this.countSleep(events, KC_SLEEPS);
-      const r = Atomics.wait(this.bell, BELL_SLEEP, bits, left);
+      const r = Atomics.wait(this.bell, BELL_SLEEP, word, left);
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
       // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
-      const unwoken = Atomics.exchange(this.bell, BELL_SLEEP, 0) === bits && r === 'timed-out';
+      const unwoken = (this.clearSleep(bits) & bits) === bits && r === 'timed-out';
       ready = this.check(events);
       if (ready !== 0) {
         if (unwoken) this.lateWakeups++;
@@ -145,55 +180,62 @@ export class Port implements Spinnable {
 
   /** poll() for threads that must not block (a browser or Node main thread). */
   async pollAsync(events: number, timeoutMs = -1): Promise<number> {
+    const bits = this.sleepBits(events);
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
     const start = performance.now();
-    const bits = this.sleepBits(events);
     // A pending waitAsync does not keep Node alive: hold a timer while we wait.
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       for (;;) {
-        Atomics.store(this.bell, BELL_SLEEP, bits);
+        const word = Atomics.or(this.bell, BELL_SLEEP, bits) | bits;
         ready = this.check(events);
         if (ready !== 0) break;
         const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
         if (left <= 0) break;
         this.countSleep(events, KC_SLEEPS);
-        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, bits, left);
+        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, word, left);
         const r = w.async ? await w.value : w.value;
         if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
-        Atomics.store(this.bell, BELL_SLEEP, 0);
+        this.clearSleep(bits);
         ready = this.check(events);
         if (ready !== 0) break;
       }
     } finally {
       clearInterval(keepAlive);
-      Atomics.store(this.bell, BELL_SLEEP, 0);
+      this.clearSleep(bits);
     }
     return ready;
   }
 
-  /** Per-ring kernel counters. */
-  counters(): RingCounters[] {
-    return [...this.txk, ...this.rxk].map((kr) => ({
+  /** Per-ring kernel counters, and the port type's (VALE's per-port counters). */
+  counters(): PortCounters {
+    const rings = [...this.txk, ...this.rxk].map((kr) => ({
       ring: kr.id,
       dir: kr.tx ? ('tx' as const) : ('rx' as const),
       ...countersOf(kr.counters()),
     }));
+    const vale = this.#k.typeCounters();
+    return vale === null ? { rings } : { rings, vale };
   }
 
-  /** Takes `n` spare buffers from the region's pool (netmap's extra buffers). */
+  /** Takes up to `n` spare buffers from the region's pool (netmap's extra buffers). */
   allocBufs(n: number): number[] {
     this.checkOpen();
-    return this.region.allocBufs(n);
+    if (!(Number.isInteger(n) && n >= 0)) throw new NetmapError('EINVAL', `allocBufs needs a count >= 0, got ${n}`);
+    return this.pool.alloc(n);
   }
+  /** Gives spare buffers back to the pool; a reserved or out-of-range index is refused (EINVAL), nothing freed. */
   freeBufs(bufs: readonly number[]): void {
     this.checkOpen();
-    try {
-      this.region.freeBufs(bufs);
-    } catch (e) {
-      throw new NetmapError('EINVAL', (e as Error).message);
+    for (const b of bufs) {
+      if (!this.region.validBuf(b)) throw new NetmapError('EINVAL', `buffer ${b} cannot be freed`);
     }
+    this.pool.free(bufs);
+  }
+  /** Buffers on the region's free list now (shared by every user of the region). */
+  freeBufCount(): number {
+    return this.pool.count();
   }
 
   close(): void {
@@ -211,15 +253,19 @@ export class Port implements Spinnable {
   }
 
   /**
-   * Validates the user's ring header, runs the sync, publishes tail. The header belongs
-   * to this thread (see NetmapRing), so it is read and written with plain accesses.
+   * Takes the ring (skipped while another user syncs it, as netmap does), validates the
+   * user's ring header, runs the sync, publishes tail. The header belongs to the port's
+   * users (see NetmapRing), so it is read and written with plain accesses.
    */
-  private syncRing(kr: KRing): boolean {
+  private syncRing(kr: KRing): number {
+    const tok = kr.tryGet();
+    if (tok === 0) return SYNC_BUSY;
     const i32 = this.region.i32;
     const h = kr.hdr;
     const head = i32[h + RING_HEAD];
     const cur = i32[h + RING_CUR];
     const tail = i32[h + RING_TAIL];
+    let res = SYNC_OK;
     if (tail !== kr.hwtail || !kr.accept(head, cur)) {
       kr.reject(head, cur, tail);
       kr.rhead = kr.rcur = kr.hwcur;
@@ -227,30 +273,39 @@ export class Port implements Spinnable {
       i32[h + RING_CUR] = kr.hwcur;
       i32[h + RING_HEAD] = kr.hwcur;
       i32[h + RING_TAIL] = kr.hwtail;
-      return false;
+      res = SYNC_RESET;
+    } else {
+      kr.sync();
+      i32[h + RING_TAIL] = kr.hwtail;
+      kr.save();
     }
-    kr.sync();
-    i32[h + RING_TAIL] = kr.hwtail;
-    kr.save();
-    return true;
+    kr.put(tok);
+    return res;
   }
 
-  /** Runs the syncs poll needs and returns the events that are ready (from the kernel's view: no extra loads). */
+  /**
+   * Runs the syncs poll needs and returns the events that are ready (from the kernel's
+   * view: no extra loads). TX rings are synced for POLLOUT, and without it (txPoll) when
+   * the user queued slots (head != hwcur), as netmap's poll does.
+   */
   /** @internal */
   check(events: number): number {
     this.checkOpen();
     let ready = 0;
-    if (events & POLLOUT) {
+    const out = (events & POLLOUT) !== 0;
+    if (out || this.txPoll) {
+      const i32 = this.region.i32;
       for (let i = 0; i < this.txk.length; i++) {
         const kr = this.txk[i];
-        this.syncRing(kr);
-        if (kr.rcur !== kr.hwtail) ready |= POLLOUT;
+        if (!out && i32[kr.hdr + RING_HEAD] === kr.hwcur) continue;
+        if (this.syncRing(kr) === SYNC_RESET) ready |= POLLERR;
+        if (out && kr.rcur !== kr.hwtail) ready |= POLLOUT;
       }
     }
     if (events & POLLIN) {
       for (let i = 0; i < this.rxk.length; i++) {
         const kr = this.rxk[i];
-        this.syncRing(kr);
+        if (this.syncRing(kr) === SYNC_RESET) ready |= POLLERR;
         if (kr.rcur !== kr.hwtail) ready |= POLLIN;
       }
     }
@@ -267,6 +322,16 @@ export class Port implements Spinnable {
   private sleepBits(events: number): number {
     if ((events & (POLLIN | POLLOUT)) === 0) throw new NetmapError('EINVAL', 'poll needs POLLIN and/or POLLOUT');
     return (events & POLLOUT ? SLEEP_TX : 0) | (events & POLLIN ? SLEEP_RX : 0);
+  }
+
+  /**
+   * Takes our bits off the sleep word; returns what it held. Another user of the port may
+   * sleep on the same bits: then they stay (a waker clears them), at worst costing one
+   * notify nobody needed.
+   */
+  private clearSleep(bits: number): number {
+    if (this.#k.users() > 1) return Atomics.load(this.bell, BELL_SLEEP);
+    return Atomics.and(this.bell, BELL_SLEEP, ~bits);
   }
 
   private countSleep(events: number, counter: number): void {

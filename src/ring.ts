@@ -2,17 +2,7 @@
  * The user's view of a netmap ring: head/cur (user-written), tail (kernel-written),
  * slots and buffer bytes. Accessors take a slot index and allocate nothing.
  */
-import {
-  NS_BUF_CHANGED,
-  RING_BUF_SIZE,
-  RING_CUR,
-  RING_FLAGS,
-  RING_HEAD,
-  RING_ID,
-  RING_NUM_SLOTS,
-  RING_TAIL,
-  SLOT_WORDS,
-} from '../shm/layout.js';
+import { NS_BUF_CHANGED, RING_CUR, RING_FLAGS, RING_HEAD, RING_TAIL, SLOT_WORDS } from '../shm/layout.js';
 import type { RegionViews } from '../shm/views.js';
 
 export class NetmapRing {
@@ -29,7 +19,8 @@ export class NetmapRing {
   private readonly hdr: number;
   /** u32 index of slot 0's buf_idx; slot k's is slotBase + 2k, its len is u16[2(slotBase+2k)+2]. */
   readonly slotBase: number;
-  private readonly region: RegionViews;
+  /** The views the ring was made from (the kernel's geometry for a host port). */
+  readonly region: RegionViews;
 
   constructor(region: RegionViews, id: number) {
     this.region = region;
@@ -39,10 +30,11 @@ export class NetmapRing {
     this.u32 = region.u32;
     this.u16 = region.u16;
     this.mem = region.u8;
-    this.numSlots = region.i32[this.hdr + RING_NUM_SLOTS];
-    this.bufSize = region.i32[this.hdr + RING_BUF_SIZE];
+    // From the views' geometry (the kernel's, for a host port): never re-read from the
+    // ring header, which any user of the port can write.
+    this.numSlots = region.numSlots;
+    this.bufSize = region.bufSize;
     this.slotBase = region.slotWordBase(id);
-    if (region.i32[this.hdr + RING_ID] !== id) throw new TypeError(`ring ${id} header is corrupt`);
   }
 
   // The header words belong to the thread that holds the port: its user code writes
@@ -106,8 +98,24 @@ export class NetmapRing {
   slotFlags(slot: number): number {
     return this.u16[2 * (this.slotBase + slot * SLOT_WORDS) + 3];
   }
+  /**
+   * Sets the slot's flags. NS_BUF_CHANGED already set (by setBufIdx) stays set, so the
+   * order of the two calls does not matter; the kernel clears it when it takes the slot.
+   */
   setSlotFlags(slot: number, flags: number): void {
-    this.u16[2 * (this.slotBase + slot * SLOT_WORDS) + 3] = flags;
+    const f = 2 * (this.slotBase + slot * SLOT_WORDS) + 3;
+    this.u16[f] = flags | (this.u16[f] & NS_BUF_CHANGED);
+  }
+  /**
+   * Sets a slot whole: buffer, len and flags in one call; NS_BUF_CHANGED is added when
+   * the buffer differs from the slot's (netmap asks the user to flag a swapped buffer).
+   */
+  setSlot(slot: number, bufIdx: number, len: number, flags = 0): void {
+    const s = this.slotBase + slot * SLOT_WORDS;
+    const changed = this.u32[s] !== bufIdx >>> 0 ? NS_BUF_CHANGED : 0;
+    this.u32[s] = bufIdx;
+    this.u16[2 * s + 2] = len;
+    this.u16[2 * s + 3] = flags | changed | (this.u16[2 * s + 3] & NS_BUF_CHANGED);
   }
   /** Byte offset in `mem` of the slot's buffer (buffer 0 if buf_idx is bad). */
   bufOffset(slot: number): number {

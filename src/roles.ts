@@ -5,6 +5,7 @@
 import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workerFile } from './paths.js';
+import { transferList as portsIn } from './transfer.js';
 
 export class RolePool {
   private readonly pool: Piscina;
@@ -19,9 +20,13 @@ export class RolePool {
       atomics: 'disabled',
     });
   }
-  /** `transferList`: objects in `task` to move, not clone (e.g. a MessagePort for a role pair). */
-  run<T>(task: object, transferList?: TransferListItem[]): Promise<T> {
-    return this.pool.run(task, transferList ? { transferList } : undefined) as Promise<T>;
+  /**
+   * `transferList`: objects in `task` to move, not clone (e.g. a MessagePort for a role
+   * pair); the MessagePorts of VALE descriptors in the task are added here.
+   */
+  run<T>(task: object, transferList: TransferListItem[] = []): Promise<T> {
+    const all = [...new Set([...transferList, ...(portsIn(task) as unknown as TransferListItem[])])];
+    return this.pool.run(task, all.length > 0 ? { transferList: all } : undefined) as Promise<T>;
   }
   get threads(): number {
     return this.pool.threads.length;

@@ -105,7 +105,7 @@ describe('bridge in one thread', () => {
     const total = 5000;
     expect(pump(tx, bridge, rx, total, 1)).toBe(total);
     for (const p of [tx, a, b, rx]) {
-      expect(p.counters().reduce((t, c) => t + c.errors + c.drops, 0)).toBe(0);
+      expect(p.counters().rings.reduce((t, c) => t + c.errors + c.drops, 0)).toBe(0);
       p.close();
     }
   });
@@ -127,7 +127,7 @@ describe('bridge in one thread', () => {
     expect(owned.size).toBe(2 * host.tx.numSlots);
     expect([...owned].every((i) => i >= 2)).toBe(true);
     for (const p of [host, lo]) {
-      expect(p.counters().reduce((t, c) => t + c.errors + c.drops, 0)).toBe(0);
+      expect(p.counters().rings.reduce((t, c) => t + c.errors + c.drops, 0)).toBe(0);
       p.close();
     }
   });

@@ -4,6 +4,7 @@
  * `pkt-gen --json` run prints one JSON object whose fields are typed and consistent.
  * The CLI runs from dist/ (`npx tsc -p tsconfig.build.json` first).
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers.js';
 
@@ -28,6 +29,7 @@ const BAD: Array<[string, string[], RegExp]> = [
   ['an isolation port that does not exist', ['isolation', '--port', 'nic'], /--port must be pipe or vale/],
   ['an isolation run of 0 seconds', ['isolation', '--seconds', '0'], /--seconds must be/],
   ['an isolation seed of 0', ['isolation', '--seed', '0'], /--seed must be/],
+  ['--version with an argument', ['--version', 'now'], /--version takes no argument/],
 ];
 
 describe('sabnetmap CLI errors', () => {
@@ -43,6 +45,23 @@ describe('sabnetmap CLI errors', () => {
     expect(lines[0], where).toMatch(names);
     expect(r.stderr, where).not.toContain('    at ');
     expect(r.stdout, where).not.toContain('    at ');
+  });
+});
+
+describe('sabnetmap --version', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+  it.each(['--version', '-v'])('%s prints the version from package.json on one line, exit 0', async (flag) => {
+    const r = await cli([flag]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`sabnetmap ${pkg.version}\n`);
+  });
+
+  it('help lists --version', async () => {
+    const r = await cli(['help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^ {2}--version +the version/m);
   });
 });
 

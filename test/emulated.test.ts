@@ -83,7 +83,7 @@ describe('emulated e1000: transmit (guest -> host)', () => {
       expect(dev.counters.txPackets).toBe(next);
       // One txsync of the host port per packet: the back-end's interface is one packet wide.
       expect(dev.counters.hostTxsyncs).toBeGreaterThanOrEqual(next);
-      const c = guest.counters()[0];
+      const c = guest.counters().rings[0];
       expect(c.kicks).toBeGreaterThan(0);
       expect(dev.counters.txBad).toBe(0);
       guest.close();
@@ -126,7 +126,7 @@ describe('emulated e1000: transmit (guest -> host)', () => {
     dev.step();
     peer.rxsync();
     expect(drain(peer.rx, () => 60)).toEqual([2]);
-    expect(guest.counters()[0].drops).toBe(2);
+    expect(guest.counters().rings[0].drops).toBe(2);
     expect(dev.counters.txEmpty).toBe(2);
     guest.close();
     dev.close();

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type TransferListItem, Worker } from 'node:worker_threads';
 import { afterEach, expect } from 'vitest';
 import {
   COUNTER_NAMES,
@@ -15,7 +15,6 @@ import {
   KR_HWCUR,
   KR_HWTAIL,
   KR_PEER_TAIL,
-  KRING_BYTES,
   RING_CUR,
   RING_HEAD,
   RING_TAIL,
@@ -27,6 +26,7 @@ import { NetmapError, type NetmapErrorCode } from '../src/errors.js';
 import { Netmap, type PortOptions } from '../src/netmap.js';
 import { Port, type PortDescriptor } from '../src/port.js';
 import type { NetmapRing } from '../src/ring.js';
+import { transferList } from '../src/transfer.js';
 
 export interface Pair {
   nm: Netmap;
@@ -49,7 +49,7 @@ export function openPair(opts: PortOptions = {}): Pair {
   const db = nm.register(`${name}}`);
   const a = new Port(da);
   const b = new Port(db);
-  return { nm, a, b, da, db, region: new RegionViews(da.mem), n: a.numSlots };
+  return { nm, a, b, da, db, region: RegionViews.kernel(da.mem, da.kmem), n: a.numSlots };
 }
 
 export function closePair(p: Pair): void {
@@ -90,14 +90,14 @@ export function privateKrings(port: Port): { tx: PrivateKring[]; rx: PrivateKrin
 
 /** One ring's counters, by name (from port.counters()). */
 export function ringCounters(port: Port, ringId: number): Record<CounterName, number> {
-  const c = port.counters().find((r) => r.ring === ringId);
+  const c = port.counters().rings.find((r) => r.ring === ringId);
   if (c === undefined) throw new Error(`ring ${ringId} is not on ${port.name}`);
   return c;
 }
 
 /** Byte range of kring `id`'s counter block in kernel memory. */
 export function counterBytes(ringId: number): [number, number] {
-  const start = ringId * KRING_BYTES + KR_COUNTERS_BYTE;
+  const start = kringWordBase(ringId) * 4 + KR_COUNTERS_BYTE;
   return [start, start + KC_COUNT * 8];
 }
 
@@ -245,7 +245,13 @@ export function inlineWorker(body: string, data: Record<string, unknown>): Inlin
 const lib = await import(workerData.__lib);
 ${body}
 `;
-  const worker = new Worker(code, { eval: true, workerData: { ...data, __lib: pathToFileURL(DIST_LIB).href } });
+  // A VALE descriptor's update channel must be moved, not copied.
+  const transfer = transferList(data) as unknown as TransferListItem[];
+  const worker = new Worker(code, {
+    eval: true,
+    workerData: { ...data, __lib: pathToFileURL(DIST_LIB).href },
+    transferList: transfer,
+  });
   const queue: unknown[] = [];
   const waiters: Array<(m: unknown) => void> = [];
   worker.on('message', (m) => {

@@ -69,7 +69,7 @@ describe('a hostile guest against the kloop, in one thread', () => {
     nmOther.register('other}');
     const sameNs = nm.register('hq{', { ringSize: 64 }); // another pipe of the same namespace
     const snaps = [...snapAll(other), ...snapAll(sameNs)];
-    const bufs = new RegionViews(host.mem).numBufs;
+    const bufs = RegionViews.kernel(host.mem, host.kmem).numBufs;
     const { guest, kloop } = passThrough(host);
     const g = new HostileGuest(guest, { seed: 7 });
     const k = new Kloop(kloop);
@@ -100,7 +100,7 @@ describe('a hostile guest against the kloop, in one thread', () => {
     const nmOther = new Netmap();
     const other = nmOther.register('vale0:o', { ringSize: 64 });
     const snaps = snapAll(other);
-    const bufs = new RegionViews(host.mem).numBufs;
+    const bufs = RegionViews.kernel(host.mem, host.kmem).numBufs;
     const { guest, kloop } = passThrough(host);
     const g = new HostileGuest(guest, { seed: 11 });
     const k = new Kloop(kloop);
@@ -170,7 +170,7 @@ describe('a hostile guest against the kloop, in one thread', () => {
     }
     k1.close();
     drain(peer);
-    const region = new RegionViews(host.mem);
+    const region = RegionViews.kernel(host.mem, host.kmem);
     const again = passThrough(host);
     const guest = new GuestPort(again.guest);
     const k2 = new Kloop(again.kloop);

@@ -138,7 +138,7 @@ tx.setLen(0, 5);
 tx.setSlotFlags(0, 0);
 tx.advance(1);
 port.txsync();
-parentPort.postMessage(port.counters());
+parentPort.postMessage(port.counters().rings);
 port.close();
 `,
         { desc: da, ctl: ctl.buffer },
@@ -195,7 +195,7 @@ port.rxsync();
 const got = (port.rx.tail - port.rx.head + port.numSlots) % port.numSlots;
 port.rx.advance(port.rx.tail);
 port.rxsync();
-parentPort.postMessage({ got, sleepWord, counters: port.counters() });
+parentPort.postMessage({ got, sleepWord, counters: port.counters().rings });
 port.close();
 `,
         { desc: db, sleepsIdx, sleepsBefore, peerIf: da.ifIndex },
@@ -250,7 +250,7 @@ while (echoed < workerData.count) {
   port.txsync();
   port.rxsync();
 }
-parentPort.postMessage(port.counters());
+parentPort.postMessage(port.counters().rings);
 port.close();
 `;
 
@@ -279,7 +279,7 @@ for (let i = 0; i < workerData.count; i++) {
   }
   if (tx.cur === tx.tail) port.txsync();
 }
-parentPort.postMessage(port.counters());
+parentPort.postMessage(port.counters().rings);
 port.close();
 `;
 
@@ -354,7 +354,7 @@ port.close();
       }
       const peer = (await w.next()) as Counters;
       expect(await w.exited).toBe(0);
-      expectSleptAndWoken(port.counters(), peer, count);
+      expectSleptAndWoken(port.counters().rings, peer, count);
     } finally {
       port.close();
     }

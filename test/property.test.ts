@@ -193,9 +193,16 @@ class World {
       case 'slot':
         i32[this.slotWord(this.ring(op.end, op.ring).id, op.slot, op.word)] = op.value;
         return;
-      case 'sync':
+      case 'sync': {
+        // poll(POLLIN) first pushes out what the user queued on the TX ring (netmap's
+        // default, without NETMAP_NO_TX_POLL): that part is checked as the txsync it is.
+        const tx = this.ring(op.end, 'tx');
+        if (op.via === 'poll' && op.ring === 'rx' && i32[this.hdrWord(tx.id, RING_HEAD)] !== this.k(tx.id).hwcur) {
+          this.checkedSync(op.end, 'tx', 'sync');
+        }
         this.checkedSync(op.end, op.ring, op.via);
         return;
+      }
       case 'send': {
         // A well-behaved sender: sync, fill what fits, push.
         const tx = this.ring(op.end, 'tx');
@@ -431,7 +438,7 @@ describe('kernel vs hostile user (fast-check)', () => {
 describe('copyFrame (fast-check)', () => {
   // Two regions of one TX ring with its own buffers, for each buffer size.
   const region = (bufSize: number) =>
-    new RegionViews(createRegion({ rings: [DIR_TX], numSlots: 8, bufSize, ifs: [{ tx: [0], rx: [] }] }));
+    RegionViews.user(createRegion({ rings: [DIR_TX], numSlots: 8, bufSize, ifs: [{ tx: [0], rx: [] }] }));
   const edges = [0, 1, 59, 60, 63, 64, 65, 127, 128, 129, 191, 192, 193, 2047, 2048];
 
   it('copies exactly the first len bytes into the one destination buffer, for every length', () => {

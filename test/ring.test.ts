@@ -47,7 +47,7 @@ describe('initial state', () => {
     expect(p.a.rxsync()).toBe(true);
     expect([p.a.tx.head, p.a.tx.cur, p.a.tx.tail]).toEqual([0, 0, 6]);
     expect([p.b.rx.head, p.b.rx.cur, p.b.rx.tail]).toEqual([0, 0, 0]);
-    for (const c of [...p.a.counters(), ...p.b.counters()]) {
+    for (const c of [...p.a.counters().rings, ...p.b.counters().rings]) {
       expect(c.errors).toBe(0);
       expect(c.packets).toBe(0);
     }
@@ -158,8 +158,8 @@ describe('wrap-around across many laps', () => {
     expect(got).toBe(total);
     expect(txWraps).toBeGreaterThanOrEqual(laps - 1);
     expect(rxWraps).toBeGreaterThanOrEqual(laps - 1);
-    const txc = p.a.counters().find((c) => c.ring === p.a.tx.id);
-    const rxc = p.b.counters().find((c) => c.ring === p.b.rx.id);
+    const txc = p.a.counters().rings.find((c) => c.ring === p.a.tx.id);
+    const rxc = p.b.counters().rings.find((c) => c.ring === p.b.rx.id);
     expect(txc?.packets).toBe(total);
     expect(rxc?.packets).toBe(total);
     expect(txc?.errors).toBe(0);

@@ -2,28 +2,29 @@
  * The one worker entry point: piscina runs one long task per role (a pkt-gen, a guest,
  * a kloop...). Roles stop through the shared control block, never by abort.
  */
+import '../src/node-platform.js';
 import { type PeerTask, runPeer } from '../bench/peers-roles.js';
 import { ST_PACKETS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
 import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
 import { Control, RoleStats, STOP_SENDERS } from '../src/apps/control.js';
 import { type Fault, withFault } from '../src/apps/fault.js';
+import { type AppPortDescriptor, openAppPort } from '../src/apps/open.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
 import { E1000Device, type E1000DeviceDescriptor, type E1000Result } from '../src/emulated/e1000.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
-import { attachPort } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
 import { runKloopTask } from '../src/passthrough/kloop.js';
-import { Port, type PortDescriptor } from '../src/port.js';
+import { Port } from '../src/port.js';
 import { runHostThread, type StopOrderRef } from '../src/stop-order.js';
 
 export interface PktGenTask {
   role: 'pktgen';
   /** A host port, or a guest's view of a passed-through one (the app runs "in the VM"). */
-  port: PortDescriptor | GuestDescriptor;
+  port: AppPortDescriptor;
   opts: PktGenOptions;
   /** Make the app fail mid-flow (see src/apps/fault.ts). */
   fault?: Fault;
@@ -96,13 +97,13 @@ export default async function role(task: RoleTask): Promise<unknown> {
 }
 
 async function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
-  const guest = task.port.type === 'ptnet' ? new GuestPort(task.port) : null;
-  const port = guest ?? attachPort(task.port as PortDescriptor);
+  const port = openAppPort(task.port);
+  const guest = port instanceof GuestPort ? port : null;
   const stats = new RoleStats(task.stats);
   const app = task.fault ? withFault(port, task.fault, stats) : port;
   try {
     const { result, alloc } = await measureAlloc(() => runPktGen(app, task.opts, new Control(task.ctl), stats));
-    return { ...result, counters: port instanceof Port ? port.counters() : [], alloc, guest: guest?.counters() };
+    return { ...result, counters: port instanceof Port ? port.counters().rings : [], alloc, guest: guest?.counters() };
   } finally {
     port.close();
   }
@@ -128,6 +129,6 @@ function e1000(task: E1000Task): E1000Result {
     task.order,
     task,
     () => new E1000Device(task.device),
-    (dev) => ({ ...dev.counters, host: dev.host.counters() }),
+    (dev) => ({ ...dev.counters, host: dev.host.counters().rings }),
   );
 }

@@ -1,19 +1,19 @@
 import type { LogLevel } from '../log.js';
-import { attachPort } from '../netmap.js';
 import { GuestPort } from '../passthrough/guest.js';
-import type { GuestDescriptor, KloopDescriptor } from '../passthrough/hypervisor.js';
+import type { KloopDescriptor } from '../passthrough/hypervisor.js';
 import { type KloopResult, runKloopTask } from '../passthrough/kloop.js';
-import { type NetmapPort, Port, type PortDescriptor, type RingCounters } from '../port.js';
+import { type NetmapPort, Port, type RingCounters } from '../port.js';
 import { StopOrder, type StopOrderRef } from '../stop-order.js';
 import { type AllocReport, measureAlloc } from './alloc.js';
 import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
 import { Control, RoleStats } from './control.js';
+import { type AppPortDescriptor, openAppPort } from './open.js';
 
 /** The bridge app from `from` (its RX) to `to` (its TX). */
 export interface BridgeAppTask {
   role: 'bridge';
-  from: PortDescriptor | GuestDescriptor;
-  to: PortDescriptor | GuestDescriptor;
+  from: AppPortDescriptor;
+  to: AppPortDescriptor;
   opts: BridgeOptions;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
@@ -47,15 +47,11 @@ export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | Klo
   return 'kloop' in task ? runKloopTask(task) : bridgeApp(task);
 }
 
-function open(d: PortDescriptor | GuestDescriptor): NetmapPort & { close(): void } {
-  return d.type === 'ptnet' ? new GuestPort(d) : attachPort(d as PortDescriptor);
-}
-
 async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
   const ports: Array<NetmapPort & { close(): void }> = [];
   try {
-    ports.push(open(task.from));
-    ports.push(open(task.to));
+    ports.push(openAppPort(task.from));
+    ports.push(openAppPort(task.to));
     const [from, to] = ports;
     const { result, alloc } = await measureAlloc(() =>
       runBridge(from, to, task.opts, new Control(task.ctl), new RoleStats(task.stats)),
@@ -63,7 +59,7 @@ async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
     const guests = ports.filter((p): p is GuestPort => p instanceof GuestPort).map((g) => g.counters());
     return {
       ...result,
-      counters: ports.flatMap((p) => (p instanceof Port ? p.counters() : [])),
+      counters: ports.flatMap((p) => (p instanceof Port ? p.counters().rings : [])),
       alloc,
       ...(guests.length > 0
         ? {

@@ -11,7 +11,7 @@
  * the stage before it (src/stop-order.ts), so nothing in flight is lost.
  */
 import { NS_BUF_CHANGED, NS_MOREFRAG, ST_BATCHES, ST_BYTES, ST_EMPTY, ST_PACKETS } from '../../shm/layout.js';
-import { copyFrame, RegionViews } from '../../shm/views.js';
+import { copyFrame, type RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { log } from '../log.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
@@ -109,9 +109,8 @@ export class Bridge {
     this.bufSize = from.bufSize;
     this.zeroCopy = zeroCopy && sharesMemory(from, to);
     // Views of each region made once: copies use set() between reused size-class views.
-    this.src = new RegionViews(this.rx.mem.buffer as SharedArrayBuffer);
-    this.dst =
-      this.rx.mem.buffer === this.tx.mem.buffer ? this.src : new RegionViews(this.tx.mem.buffer as SharedArrayBuffer);
+    this.src = this.rx.region;
+    this.dst = this.tx.region;
     this.goodBufs = this.src.numBufs - 2;
   }
 

@@ -11,18 +11,20 @@
  * stop in chain order (src/stop-order.ts), so a txseq run delivers every packet.
  */
 import { availableParallelism, cpus } from 'node:os';
-import { KC_DROPS, KR_COUNTERS_BYTE, KRING_BYTES } from '../../shm/layout.js';
+import { KC_DROPS, KR_COUNTERS_BYTE } from '../../shm/layout.js';
+import { kringWordBase } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { checkPortOptions, Netmap } from '../netmap.js';
-import { type GuestDescriptor, passThrough } from '../passthrough/hypervisor.js';
+import { passThrough } from '../passthrough/hypervisor.js';
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import { type BridgeOptions, checkBridgeOptions } from './bridge.js';
 import type { BridgeAppTask, BridgeKloopTask, BridgeRoleResult } from './bridge-role.js';
+import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenOptions } from './pktgen.js';
 import type { PktGenRoleResult } from './pktgen-run.js';
 import { type IntervalReport, runSession, type SessionRole } from './session.js';
@@ -131,11 +133,11 @@ function linkNames(port: ChainPort, k: number): [string, string] {
 
 /** Drops counted by a port's krings, plus (VALE) the switch's drops at this port. */
 function portDrops(d: PortDescriptor): number {
-  const region = new RegionViews(d.mem);
+  const region = RegionViews.kernel(d.mem, d.kmem);
   const ids = region.ifRings(d.ifIndex);
   const f64 = new Float64Array(d.kmem, 0, Math.floor(d.kmem.byteLength / 8));
   let t = 0;
-  for (const id of [...ids.tx, ...ids.rx]) t += f64[(id * KRING_BYTES + KR_COUNTERS_BYTE) / 8 + KC_DROPS];
+  for (const id of [...ids.tx, ...ids.rx]) t += f64[(kringWordBase(id) * 4 + KR_COUNTERS_BYTE) / 8 + KC_DROPS];
   return t + (d.type === 'vale' ? valeCounters(d.kmem).drops : 0);
 }
 
@@ -197,7 +199,7 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     down.push(nm.register(b, { ringSize: ring }));
   }
   // Validate here first: a bad option is a clear error, not a worker crash.
-  checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(up[0].mem).bufSize);
+  checkPktGenOptions({ mode: txMode, ...common }, RegionViews.kernel(up[0].mem, up[0].kmem).bufSize);
   const bridgeOpts: BridgeOptions = { batch, spinUs };
   checkBridgeOptions(bridgeOpts);
   const level = o.logLevel ?? logLevel();
@@ -228,8 +230,8 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     ...(wake === undefined ? {} : { wake }),
   });
   const bridgeTask = (
-    from: PortDescriptor | GuestDescriptor,
-    to: PortDescriptor | GuestDescriptor,
+    from: AppPortDescriptor,
+    to: AppPortDescriptor,
     order: StopOrderRef,
   ): Omit<BridgeAppTask, 'ctl' | 'stats'> => ({
     role: 'bridge',

@@ -11,13 +11,14 @@ import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
-import { type GuestDescriptor, type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
+import { type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import type { AllocReport } from './alloc.js';
 import { checkFault, type Fault } from './fault.js';
 import type { Mac } from './frame.js';
+import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
 import { type IntervalReport, runSession } from './session.js';
 
@@ -191,7 +192,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     seed: o.seed,
   };
   // Validate here first: a bad option is a clear error, not a worker crash.
-  checkPktGenOptions({ mode: txMode, ...common }, new RegionViews(a.mem).bufSize);
+  checkPktGenOptions({ mode: txMode, ...common }, RegionViews.kernel(a.mem, a.kmem).bufSize);
   const level = o.logLevel ?? logLevel();
   o.onStart?.();
   // On VALE the receiver announces its MAC first and senders unicast to it: N senders
@@ -206,7 +207,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const hostThreads: Array<
     { role: 'kloop'; kloop: KloopDescriptor } | { role: 'e1000'; device: E1000DeviceDescriptor }
   > = [];
-  const endpoint = (d: PortDescriptor, who: Endpoint): PortDescriptor | GuestDescriptor => {
+  const endpoint = (d: PortDescriptor, who: Endpoint): AppPortDescriptor => {
     if (who === 'host') return d;
     if (who === 'emulated') {
       const nic = emulateNic(d, { moderation: o.moderation });
@@ -218,7 +219,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     return pt.guest;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
-  const task = (p: PortDescriptor | GuestDescriptor, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
+  const task = (p: AppPortDescriptor, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
     role: 'pktgen',
     port: p,
     opts: { mode: m, ...common, ...extra } satisfies PktGenOptions,

@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 /**
  * The sabnetmap command line. Bad input is one line on stderr and exit code 2.
+ *
+ * Two ways a run ends early, both through one AbortSignal (`stop`) that the long commands
+ * hand to the library: Ctrl-C during `bench run` or `start` (the report of the finished
+ * points is written, exit 130; a second Ctrl-C quits at once), and a closed stdout or
+ * stderr (`sabnetmap ... | head`: the workers stop and the CLI exits 0 with nothing on
+ * stderr, as a pipeline expects, instead of an EPIPE stack trace).
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runFlagship } from '../../bench/flagship.js';
 import { formatMicro, runMicroBench } from '../../bench/micro.js';
 import { runPeersBench } from '../../bench/peers.js';
-import { formatTable } from '../../bench/report.js';
+import { formatTable, partialLine } from '../../bench/report.js';
 import { runScenario } from '../../bench/runner.js';
 import { builtinScenarios, loadScenario } from '../../bench/scenario.js';
 import { ISOLATION_GUESTS, type IsolationGuest, runIsolation } from '../apps/isolation.js';
@@ -16,6 +24,7 @@ import { runStress, STRESS_DIRECTIONS, STRESS_PORTS, type StressResult } from '.
 import { MAX_MODERATION } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
+import { packageRoot } from '../paths.js';
 import {
   formatPeers,
   formatPktGenHeader,
@@ -29,6 +38,70 @@ import { formatIsolation } from './isolation-format.js';
 /** A usage error: the message names the problem; the CLI exits with 2. */
 export class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report one. */
+const EXIT_INTERRUPTED = 130;
+
+/** Aborted by the first Ctrl-C or a closed output: the running command stops early. */
+const stop = new AbortController();
+/** Whether the running command passes `stop` on (else a closed output exits at once: nothing to stop cleanly). */
+let stoppable = false;
+/** Set by the first Ctrl-C: the command ends with EXIT_INTERRUPTED. */
+let interrupted = false;
+/** Set when stdout or stderr is closed (EPIPE): whatever else happens, the exit code is 0. */
+let outputGone = false;
+
+/**
+ * A closed stdout (EPIPE; the reader of a pipe is gone) is the normal end of
+ * `sabnetmap ... | head`: stop the work and exit 0, quietly, as a process killed by
+ * SIGPIPE would (Node ignores SIGPIPE, so the write fails instead). Without this listener
+ * the stream's 'error' is unhandled: a stack trace and exit 1. stderr gets the same
+ * (`2>&1 | head`: progress lines hit the closed pipe first). Later writes to the dead
+ * stream are dropped silently by Node, so the command may run on to its end.
+ */
+function onOutputError(name: 'stdout' | 'stderr'): (e: NodeJS.ErrnoException) => void {
+  return (e) => {
+    if (e.code !== 'EPIPE') {
+      if (name === 'stdout') process.stderr.write(`sabnetmap: cannot write to stdout: ${e.message}\n`);
+      process.exit(1);
+    }
+    if (outputGone) return;
+    outputGone = true;
+    if (!stoppable) process.exit(0);
+    stop.abort();
+  };
+}
+
+/**
+ * Ctrl-C during a long run (`bench run`, `start`): the first stops the point in progress
+ * (senders stop, the rest drain) and lets the command write the report of the points that
+ * finished; the second quits at once, for when that stop hangs (points.json on disk then
+ * holds the finished points, `complete: false`). Returns the signal to pass on.
+ */
+function interruptible(): AbortSignal {
+  stoppable = true;
+  process.on('SIGINT', () => {
+    if (interrupted) {
+      process.stderr.write('sabnetmap: interrupted again: quitting without the report\n');
+      process.exit(EXIT_INTERRUPTED);
+    }
+    interrupted = true;
+    stop.abort();
+    // After the abort: the runner has just ended its open progress line. On a terminal
+    // the progress bar owns the last line: clear it first (it is redrawn below).
+    process.stderr.write(
+      `${process.stderr.isTTY ? '\r\x1b[2K' : ''}sabnetmap: interrupted: stopping the point in progress, then writing the report (Ctrl-C again to quit at once)\n`,
+    );
+  });
+  return stop.signal;
+}
+
+/** `sabnetmap 0.1.0`: read from the package's own package.json (found from this module's file, in dist/ or installed). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+  if (typeof pkg.version !== 'string') throw new Error(`no version in ${join(packageRoot(), 'package.json')}`);
+  return pkg.version;
 }
 
 function builtinList(): string {
@@ -58,7 +131,8 @@ commands:
   start        the flagship run (what npm start runs, under a minute): host vs passthrough vs
                emulated-NIC guests on a pipe and VALE at batch 64, the peers, a report
                [--seconds S per point (2)] [--out DIR]
-  help         this text
+  help         this text (also --help, -h)
+  --version    the version (also -v)
 
 pkt-gen options:
   --port pipe|vale       a pipe (pipe0{ -> pipe0}) or a VALE switch (vale0:a -> vale0:b)
@@ -88,6 +162,8 @@ bench run <file.json | built-in name> options:
   --json                 print the results (points.json) on stdout
   built-in scenarios:    ${builtinList()}
   (a progress bar and the table as it grows on stderr when it is a terminal)
+bench run and start: Ctrl-C stops the point in progress and writes the report of the
+  finished points, marked partial (exit 130); a second Ctrl-C quits at once
 common:
   --log-level L          ${LOG_LEVELS.join('|')} (silent)
 `;
@@ -222,8 +298,11 @@ async function pktgen(argv: string[]): Promise<void> {
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;
+  // A closed stdout stops the pair (the intervals are written as it runs).
+  stoppable = true;
   const r = await runPktGenPair({
     ...opts,
+    signal: stop.signal,
     onStart: json ? undefined : () => process.stdout.write(formatPktGenHeader(opts)),
     onInterval: json ? undefined : (iv) => process.stdout.write(formatPktGenInterval(iv)),
   });
@@ -278,13 +357,17 @@ async function benchRun(argv: string[]): Promise<number> {
     seconds,
     source: file,
     command: ['sabnetmap', 'bench', 'run', ...argv].join(' '),
+    signal: interruptible(),
   });
   if (o.json === true) process.stdout.write(`${JSON.stringify({ dir: r.dir, ...r.doc })}\n`);
   else {
-    // On a terminal the table already grew above the progress bar: not twice.
+    // On a terminal the table already grew above the progress bar: not twice (but the
+    // partial line, which formatTable adds under the table, still once).
     if (!(r.shownLive && process.stdout.isTTY)) process.stdout.write(formatTable(r.doc));
+    else if (r.doc.partial) process.stdout.write(`${partialLine(r.doc)}\n`);
     process.stdout.write(`report: ${r.files.report}\n`);
   }
+  if (r.doc.partial && interrupted) return EXIT_INTERRUPTED;
   if (r.failed > 0) {
     process.stderr.write(`sabnetmap: ${r.failed} point(s) failed: see the error column in ${r.files.csv}\n`);
     return 1;
@@ -356,13 +439,22 @@ async function ping(argv: string[]): Promise<void> {
  * The flagship run of `npm start`: host apps vs passthrough vs emulated-NIC guests on a
  * pipe and VALE at batch 64, the peers, a results directory with report.md (under 60 s).
  */
-async function start(argv: string[]): Promise<void> {
+async function start(argv: string[]): Promise<number> {
   const o = parse(argv, { out: { type: 'string' }, seconds: { type: 'string' } });
-  if (o.help) return void process.stdout.write(HELP);
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   const out = o.out as string | undefined;
   if (out === '') throw new UsageError('--out needs a directory');
   const seconds = num(o, 'seconds', 2, (v) => v > 0 && v <= 600, 'a number of seconds above 0, at most 600');
-  await runFlagship({ outDir: out, seconds, command: ['sabnetmap', 'start', ...argv].join(' ') });
+  const r = await runFlagship({
+    outDir: out,
+    seconds,
+    command: ['sabnetmap', 'start', ...argv].join(' '),
+    signal: interruptible(),
+  });
+  return r.summary.partial && interrupted ? EXIT_INTERRUPTED : 0;
 }
 
 /** `isolation`: flow A's rate and order next to a hostile, honest or crashing guest (src/apps/isolation.ts). */
@@ -457,8 +549,7 @@ export async function main(argv: string[]): Promise<number> {
         await ping(rest);
         return 0;
       case 'start':
-        await start(rest);
-        return 0;
+        return await start(rest);
       case 'isolation':
         await isolation(rest);
         return 0;
@@ -470,9 +561,14 @@ export async function main(argv: string[]): Promise<number> {
       case '-h':
         process.stdout.write(HELP);
         return cmd === undefined ? 2 : 0;
+      case '--version':
+      case '-v':
+        if (rest.length > 0) throw new UsageError(`${cmd} takes no argument, got '${rest[0]}'`);
+        process.stdout.write(`sabnetmap ${packageVersion()}\n`);
+        return 0;
       default:
         throw new UsageError(
-          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, help)`,
+          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, help, --version)`,
         );
     }
   } catch (e) {
@@ -486,6 +582,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+process.stdout.on('error', onOutputError('stdout'));
+process.stderr.on('error', onOutputError('stderr'));
 main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
+  process.exitCode = outputGone ? 0 : code;
 });

@@ -26,8 +26,25 @@ import {
 } from '../../shm/layout.js';
 import type { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
-import type { E1000GuestDescriptor } from '../kernel/attach.js';
+import { type BaseDescriptor, registerPortType } from '../kernel/attach.js';
 import { type KRing, type SyncBackend, wakeSleeper } from '../kernel/kring.js';
+
+/**
+ * The guest's own netmap port over an emulated e1000 NIC: the guest kernel's rings and
+ * buffers (its memory), with the native e1000 driver as the sync backend. The driver
+ * reaches the device only through descriptors in guest memory and the register file.
+ */
+export interface E1000GuestDescriptor extends BaseDescriptor {
+  type: 'e1000';
+  ifIndex: 0;
+  bells: [SharedArrayBuffer];
+  /** Guest memory holding the TX, then the RX descriptor ring. */
+  descs: SharedArrayBuffer;
+  /** The device's register file (BAR 0). */
+  regs: SharedArrayBuffer;
+  /** The device thread's sleep word: writing a tail register wakes it if it sleeps. */
+  doorbell: SharedArrayBuffer;
+}
 
 const LEN_MASK = 0xffff;
 const MOREFRAG_HI = NS_MOREFRAG << 16;
@@ -157,7 +174,7 @@ class E1000Rx extends E1000Sync {
 }
 
 /** The driver's sync backends for the guest port `desc` (TX ring 0, RX ring 1). */
-export function e1000Backend(desc: E1000GuestDescriptor, region: RegionViews): (id: number) => SyncBackend {
+function e1000Backend(desc: E1000GuestDescriptor, region: RegionViews): (id: number) => SyncBackend {
   const n = region.numSlots;
   if (!(desc.descs instanceof SharedArrayBuffer) || desc.descs.byteLength !== e1kDescBytes(n)) {
     throw new NetmapError('EINVAL', `bad e1000 guest descriptor for ${desc.name}: descriptor memory`);
@@ -173,3 +190,13 @@ export function e1000Backend(desc: E1000GuestDescriptor, region: RegionViews): (
   const bell = new Int32Array(desc.doorbell);
   return (id) => (id === 0 ? new E1000Tx(d, regs, bell) : new E1000Rx(d, regs, bell, e1kDescWord(n, 1, 0)));
 }
+
+// The guest kernel's netmap knows this driver: a port of type 'e1000' attaches with it.
+registerPortType('e1000', {
+  bells: () => 1,
+  extraKmem: () => 0,
+  attach(desc, region) {
+    const backend = e1000Backend(desc as E1000GuestDescriptor, region);
+    return { backend };
+  },
+});

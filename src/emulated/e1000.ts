@@ -8,6 +8,8 @@
  * optionally moderated. Everything the guest wrote is checked; bad values are counted,
  * never thrown on.
  */
+
+import { Geometry, type GeometrySpec } from '../../shm/geometry.js';
 import {
   BELL_SLEEP,
   E1K_DESC_ADDR_HI,
@@ -49,6 +51,11 @@ export interface E1000DeviceDescriptor {
   port: PortDescriptor;
   /** Guest memory: the guest's netmap region and kernel memory, and the descriptor rings. */
   ram: SharedArrayBuffer;
+  /**
+   * The guest region's geometry as the hypervisor made it: the device never reads it from
+   * guest memory, which the guest may have rewritten.
+   */
+  ramGeometry: GeometrySpec;
   gkmem: SharedArrayBuffer;
   descs: SharedArrayBuffer;
   regs: SharedArrayBuffer;
@@ -141,7 +148,7 @@ export class E1000Device {
     if (desc === null || typeof desc !== 'object') throw bad('not an object');
     let guest: RegionViews;
     try {
-      guest = new RegionViews(desc.ram);
+      guest = new RegionViews(desc.ram, new Geometry(desc.ramGeometry));
     } catch (e) {
       throw bad(`guest memory: ${(e as Error).message}`);
     }
@@ -152,8 +159,9 @@ export class E1000Device {
     if (!(desc.gkmem instanceof SharedArrayBuffer) || desc.gkmem.byteLength < kmemSize(2, 1)) throw bad('guest kmem');
     if (!(desc.irq instanceof SharedArrayBuffer)) throw bad('irq bell');
     checkModeration(desc.moderation);
-    this.host = new Port(desc.port);
-    this.hostMem = new RegionViews(desc.port.mem);
+    // The back-end holds the host port alone, as QEMU's netmap back-end does.
+    this.host = new Port(desc.port, { exclusive: true });
+    this.hostMem = RegionViews.kernel(desc.port.mem, desc.port.kmem);
     if (this.hostMem.bufSize !== guest.bufSize || this.host.numSlots !== n) {
       this.host.close();
       throw bad('guest rings must match the host port (slots and buffer size)');

@@ -7,9 +7,9 @@
 import { E1K_DESC_ADDR_LO, E1K_RDT, E1K_REGS_BYTES, e1kDescBytes } from '../../shm/layout.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
-import { type E1000GuestDescriptor, type PortDescriptor, portBell } from '../kernel/attach.js';
+import { hostRegion, type PortDescriptor, portBell } from '../kernel/attach.js';
 import { createRingPairMemory, PAIR_RX_RING } from '../kernel/kring.js';
-import { e1kDescWord } from './driver.js';
+import { type E1000GuestDescriptor, e1kDescWord } from './driver.js';
 import type { E1000DeviceDescriptor } from './e1000.js';
 
 export interface EmulateOptions {
@@ -31,13 +31,7 @@ export function emulateNic(
   desc: PortDescriptor,
   o: EmulateOptions = {},
 ): { guest: E1000GuestDescriptor; device: E1000DeviceDescriptor } {
-  if (desc?.type === 'e1000') throw new NetmapError('EINVAL', `${desc.name} is a guest's port, not a host port`);
-  let host: RegionViews;
-  try {
-    host = new RegionViews(desc.mem);
-  } catch (e) {
-    throw new NetmapError('EINVAL', `bad port descriptor for ${desc?.name}: ${(e as Error).message}`);
-  }
+  const host = hostRegion(desc);
   const moderation = checkModeration(o.moderation ?? 1);
   const n = host.numSlots;
   const g = createRingPairMemory(n, host.bufSize, 0, 0);
@@ -45,7 +39,7 @@ export function emulateNic(
   const regs = new SharedArrayBuffer(E1K_REGS_BYTES);
   // The guest driver's attach already ran (em_netmap_init_buffers): every RX descriptor
   // holds its slot's buffer, and RDT hands the device all of them but one.
-  const gr = new RegionViews(g.mem);
+  const gr = RegionViews.kernel(g.mem, g.kmem);
   const d = new Int32Array(descs);
   const slots = gr.slotWordBase(PAIR_RX_RING);
   for (let i = 0; i < n; i++) d[e1kDescWord(n, 1, i) + E1K_DESC_ADDR_LO] = gr.bufOffset(gr.u32[slots + 2 * i]);
@@ -62,6 +56,15 @@ export function emulateNic(
       regs,
       doorbell: portBell(desc),
     },
-    device: { port: desc, ram: g.mem, gkmem: g.kmem, descs, regs, irq: g.bell, moderation },
+    device: {
+      port: desc,
+      ram: g.mem,
+      ramGeometry: gr.geometry.spec(),
+      gkmem: g.kmem,
+      descs,
+      regs,
+      irq: g.bell,
+      moderation,
+    },
   };
 }

@@ -1,91 +1,102 @@
 /**
  * The kernel side of attaching a port in this thread: checks the descriptor, builds the
- * krings with their port type's sync backends, and claims the interface (netmap's EBUSY).
- * A Port (the user's side) holds one; so will a passthrough kloop, which feeds the same
- * krings from a CSB instead of the ring headers.
+ * krings with their port type's sync backends, and claims the interface. A Port (the
+ * user's side) holds one; so does a passthrough kloop or an emulated NIC's device thread,
+ * which claim the interface for themselves alone (netmap's NR_EXCLUSIVE).
+ *
+ * Port types register here (registerPortType): the kernel's own (pipe, VALE) and devices
+ * above it (the emulated e1000's guest driver), so the kernel knows no device.
  */
-import { BELL_BYTES, KIF_USERS, valeLeaseBytes } from '../../shm/layout.js';
+import { BELL_BYTES, KIF_EXCLUSIVE, KIF_GONE, KIF_USERS, RING_CUR, RING_HEAD, RING_TAIL } from '../../shm/layout.js';
 import { kifWordBase, kmemSize } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
-import { e1000Backend } from '../emulated/driver.js';
 import { NetmapError } from '../errors.js';
+import type { OpenMode, RingBinding } from '../names.js';
 import { KernelMem, KRing, type SyncBackend } from './kring.js';
-import { pipeBackend } from './pipe.js';
-import { dropSwitchView, releaseValePort, switchView, valeBackend } from './vale.js';
 
-/** The attach word of a VALE port whose last user closed it: the port left its switch. */
-const PORT_GONE = -1;
-
-/**
- * Everything a thread needs to attach a port: plain data and SharedArrayBuffers, so it
- * can be posted to a worker. `mem` holds the rings and buffers; `kmem` is the kernel's.
- */
-export type PortDescriptor = PipeDescriptor | ValeDescriptor | E1000GuestDescriptor;
-
-export interface PipeDescriptor {
-  type: 'pipe';
+/** What every descriptor has: plain data and SharedArrayBuffers (and for VALE a MessagePort). */
+export interface BaseDescriptor {
+  type: string;
   name: string;
+  /** The rings and buffers (what the port's user maps). */
   mem: SharedArrayBuffer;
+  /** The kernel's memory of the region: never handed to a guest. */
   kmem: SharedArrayBuffer;
   ifIndex: number;
-  /** Both ends' bells (sleep words), by interface index: a sync rings the peer's. */
+  /** The interfaces' bells (sleep words). */
   bells: SharedArrayBuffer[];
+  /** How this registration holds the port (netmap's /x, /T, /R); default: shared, every ring. */
+  mode?: OpenMode;
+  /** Extra buffers granted to this registration (netmap's nr_extra_bufs, as returned). */
+  extraBufs?: number;
 }
 
-/** A VALE port: its own region and kernel memory, and the switch's (never another port's). */
-export interface ValeDescriptor {
-  type: 'vale';
-  name: string;
-  mem: SharedArrayBuffer;
-  kmem: SharedArrayBuffer;
-  ifIndex: 0;
-  /** This port's bell (senders learn it from the switch table). */
-  bells: [SharedArrayBuffer];
-  switchId: string;
-  swmem: SharedArrayBuffer;
-  portIndex: number;
+/** What a port type gives the kernel for one attach of one of its ports in this thread. */
+export interface PortAttachment {
+  backend(id: number): SyncBackend;
+  /** This attach goes (closed, or the attach failed after this was made). */
+  detach?(): void;
+  /** The port's last user went (VALE: the port leaves its switch). */
+  leave?(): void;
+  /** Counters of the port type (VALE: the switch's per-port counters). */
+  counters?(): Record<string, number>;
+}
+
+export interface PortType {
+  /** Bells a descriptor of this type carries (pipes: one per end). */
+  bells(region: RegionViews): number;
+  /** Kernel memory the type adds after the interface blocks. */
+  extraKmem(region: RegionViews): number;
+  /** Checks the type's own fields and makes this thread's attachment (throws EINVAL on a bad descriptor). */
+  attach(desc: BaseDescriptor, region: RegionViews): PortAttachment;
+  /** A port of this type is gone once its last user leaves (VALE): it never attaches again. */
+  goneWhenFree?: boolean;
+}
+
+const types = new Map<string, PortType>();
+
+/** Registers the kernel side of a port type (devices call this when their module loads). */
+export function registerPortType(type: string, t: PortType): void {
+  types.set(type, t);
+}
+
+/** The bell of the descriptor's interface (one per end when the type has several). */
+export function portBell(desc: BaseDescriptor): SharedArrayBuffer {
+  return desc.bells[desc.bells.length > 1 ? desc.ifIndex : 0];
 }
 
 /**
- * The guest's own netmap port over an emulated e1000 NIC: the guest kernel's rings and
- * buffers (its memory), with the native e1000 driver as the sync backend. The driver
- * reaches the device only through descriptors in guest memory and the register file.
+ * The kernel's views of a host port (pipe, VALE) that a hypervisor backs a guest's NIC
+ * with; anything else (a guest's own port) is refused. The geometry is the kernel's: the
+ * region's own header may have been scribbled by a guest.
  */
-export interface E1000GuestDescriptor {
-  type: 'e1000';
-  name: string;
-  mem: SharedArrayBuffer;
-  kmem: SharedArrayBuffer;
-  ifIndex: 0;
-  bells: [SharedArrayBuffer];
-  /** Guest memory holding the TX, then the RX descriptor ring. */
-  descs: SharedArrayBuffer;
-  /** The device's register file (BAR 0). */
-  regs: SharedArrayBuffer;
-  /** The device thread's sleep word: writing a tail register wakes it if it sleeps. */
-  doorbell: SharedArrayBuffer;
-}
-
-/** The bell of the descriptor's interface (pipes have one per end). */
-export function portBell(desc: PortDescriptor): SharedArrayBuffer {
-  return desc.bells[desc.type === 'pipe' ? desc.ifIndex : 0];
-}
-
-/** Kernel memory a port type adds after the krings (VALE: the RX lease block). */
-function extraKmem(desc: PortDescriptor, region: RegionViews): number {
-  return desc.type === 'vale' ? valeLeaseBytes(region.numSlots) : 0;
-}
-
-/** The sync backends of a descriptor's port type (a VALE port takes its thread's switch view). */
-function backendMaker(desc: PortDescriptor, region: RegionViews): (id: number) => SyncBackend {
-  if (desc.type === 'pipe') return (id) => pipeBackend(region, id);
-  if (desc.type === 'e1000') return e1000Backend(desc, region);
-  if (!(desc.swmem instanceof SharedArrayBuffer) || typeof desc.switchId !== 'string') {
-    throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no switch`);
+export function hostRegion(desc: PortDescriptor): RegionViews {
+  const d = desc as BaseDescriptor | null;
+  if (d?.type !== 'pipe' && d?.type !== 'vale') {
+    throw new NetmapError(
+      'EINVAL',
+      `${d?.name} is not a host port: a guest's port cannot back a guest's NIC (pipe, VALE only)`,
+    );
   }
-  const view = switchView(desc.switchId, desc.swmem, desc.name);
-  return (id) =>
-    valeBackend(view, desc.portIndex, { mem: desc.mem, kmem: desc.kmem, bell: desc.bells[0] }, id, region.numSlots);
+  try {
+    return RegionViews.kernel(d.mem, d.kmem);
+  } catch (e) {
+    throw new NetmapError('EINVAL', `bad port descriptor for ${d.name}: ${(e as Error).message}`);
+  }
+}
+
+export interface AttachOptions {
+  /** Claim the interface alone whatever the descriptor says (a kloop, a device thread). */
+  exclusive?: boolean;
+}
+
+function checkMode(mode: OpenMode | undefined, name: string): OpenMode {
+  if (mode === undefined) return { exclusive: false, rings: 'all' };
+  const rings: RingBinding[] = ['all', 'tx', 'rx'];
+  if (typeof mode !== 'object' || typeof mode.exclusive !== 'boolean' || !rings.includes(mode.rings)) {
+    throw new NetmapError('EINVAL', `bad port descriptor for ${name}: mode`);
+  }
+  return mode;
 }
 
 export class KernelPort {
@@ -94,78 +105,147 @@ export class KernelPort {
   readonly km: KernelMem;
   readonly txk: KRing[];
   readonly rxk: KRing[];
-  /** The interface's ring ids. */
+  /** The interface's ring ids this attach binds. */
   readonly ids: { tx: number[]; rx: number[] };
   /** This interface's bell: whoever sleeps for it waits on its word. */
   readonly bell: Int32Array;
+  readonly ifIndex: number;
   private readonly usersWord: number;
-  private readonly onRelease: (() => void) | null;
+  private readonly att: PortAttachment;
+  private readonly goneWhenFree: boolean;
   private released = false;
 
-  constructor(desc: PortDescriptor) {
-    if (
-      desc === null ||
-      typeof desc !== 'object' ||
-      (desc.type !== 'pipe' && desc.type !== 'vale' && desc.type !== 'e1000')
-    ) {
-      throw new NetmapError('EINVAL', 'not a port descriptor');
+  constructor(desc: BaseDescriptor, o: AttachOptions = {}) {
+    const t = typeof desc === 'object' && desc !== null ? types.get(desc.type) : undefined;
+    if (t === undefined) {
+      const what = typeof desc === 'object' && desc !== null ? ` of type '${String(desc.type)}'` : '';
+      throw new NetmapError('EINVAL', `not a port descriptor${what}`);
     }
+    const bad = (what: string) => new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: ${what}`);
     try {
-      this.region = new RegionViews(desc.mem);
+      // The geometry is the kernel's (kernel memory), never the region header's.
+      this.region = RegionViews.kernel(desc.mem, desc.kmem);
     } catch (e) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: ${(e as Error).message}`);
+      throw bad((e as Error).message);
     }
-    if (
-      !(desc.kmem instanceof SharedArrayBuffer) ||
-      desc.kmem.byteLength !== kmemSize(this.region.numRings, this.region.numIfs) + extraKmem(desc, this.region)
-    ) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong kernel memory`);
-    }
+    const r = this.region;
+    if (desc.kmem.byteLength !== kmemSize(r.numRings, r.numIfs) + t.extraKmem(r)) throw bad('wrong kernel memory');
     this.name = desc.name;
     const bells = desc.bells;
-    const wantBells = desc.type === 'pipe' ? this.region.numIfs : 1;
     if (
       !Array.isArray(bells) ||
-      bells.length !== wantBells ||
+      bells.length !== t.bells(r) ||
       !bells.every((b) => b instanceof SharedArrayBuffer && b.byteLength === BELL_BYTES)
     ) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no or wrong bells`);
+      throw bad('no or wrong bells');
     }
-    this.km = new KernelMem(desc.kmem, this.region.numRings, bells);
-    if (!(Number.isInteger(desc.ifIndex) && desc.ifIndex >= 0 && desc.ifIndex < this.region.numIfs)) {
-      throw new NetmapError('EINVAL', `bad port descriptor for ${desc.name}: no interface ${desc.ifIndex}`);
+    if (!(Number.isInteger(desc.ifIndex) && desc.ifIndex >= 0 && desc.ifIndex < r.numIfs)) {
+      throw bad(`no interface ${desc.ifIndex}`);
     }
-    const ids = this.region.ifRings(desc.ifIndex);
-    const backend = backendMaker(desc, this.region);
+    const mode = checkMode(desc.mode, desc.name);
+    const exclusive = mode.exclusive || o.exclusive === true;
+    this.km = new KernelMem(desc.kmem, r.numRings, bells);
+    this.ifIndex = desc.ifIndex;
+    const all = r.ifRings(desc.ifIndex);
+    this.ids = { tx: mode.rings === 'rx' ? [] : all.tx, rx: mode.rings === 'tx' ? [] : all.rx };
+    this.bell = new Int32Array(portBell(desc));
+    this.usersWord = kifWordBase(r.numRings, desc.ifIndex) + KIF_USERS;
+    this.goneWhenFree = t.goneWhenFree === true;
+    this.att = t.attach(desc, r);
+    let first: boolean;
+    try {
+      first = this.claim(exclusive);
+    } catch (e) {
+      this.att.detach?.();
+      throw e;
+    }
+    // The first user of a free interface starts from the kernel's state, whatever its last
+    // user (a guest that crashed, a hostile one) left in the ring headers and the geometry
+    // words: netmap reinitialises rings on register.
     const make = (id: number): KRing => {
-      const kr = new KRing(this.region, this.km, id, `${desc.name}/${id}`);
-      kr.backend = backend(id);
+      const kr = new KRing(r, this.km, id, `${desc.name}/${id}`);
+      kr.backend = this.att.backend(id);
+      if (first) reinitRing(r, kr);
       return kr;
     };
-    this.txk = ids.tx.map(make);
-    this.rxk = ids.rx.map(make);
-    this.bell = new Int32Array(portBell(desc));
-    this.usersWord = kifWordBase(this.region.numRings, desc.ifIndex) + KIF_USERS;
-    // Claimed last, so a descriptor that fails above leaves the end free.
-    const users = Atomics.compareExchange(this.km.i32, this.usersWord, 0, 1);
-    if (users !== 0) {
-      // Not attached after all: the switch view taken above goes back.
-      if (desc.type === 'vale') dropSwitchView(desc.switchId);
-      if (users === PORT_GONE) {
-        throw new NetmapError('ENOENT', `${desc.name} was closed and has left its switch: register it again`);
-      }
-      throw new NetmapError('EBUSY', `${desc.name} is already open`);
-    }
-    this.onRelease = desc.type === 'vale' ? () => releaseValePort(desc.switchId, desc.swmem, desc.portIndex) : null;
-    this.ids = ids;
+    if (first) r.geometry.writeUserIf(r.i32, desc.ifIndex);
+    this.txk = all.tx.filter((id) => this.ids.tx.includes(id)).map(make);
+    this.rxk = all.rx.filter((id) => this.ids.rx.includes(id)).map(make);
+    if (first)
+      for (const id of [...all.tx, ...all.rx]) if (!this.bound(id)) reinitRing(r, new KRing(r, this.km, id, ''));
   }
 
-  /** Saves the krings and gives the interface back; a VALE port leaves its switch. */
+  private bound(id: number): boolean {
+    return this.ids.tx.includes(id) || this.ids.rx.includes(id);
+  }
+
+  /**
+   * Adds this attach to the interface's users (the word is only ever changed by
+   * compare-exchange). Returns true when the interface was free.
+   */
+  private claim(exclusive: boolean): boolean {
+    const k = this.km.i32;
+    for (;;) {
+      const v = Atomics.load(k, this.usersWord);
+      if (v === KIF_GONE) {
+        throw new NetmapError('ENOENT', `${this.name} was closed and has left its switch: register it again`);
+      }
+      if (v & KIF_EXCLUSIVE) throw new NetmapError('EBUSY', `${this.name} is open exclusively by another user`);
+      if (exclusive && v !== 0) {
+        throw new NetmapError('EBUSY', `${this.name} is already open: an exclusive open needs it free`);
+      }
+      const next = exclusive ? 1 | KIF_EXCLUSIVE : v + 1;
+      if (Atomics.compareExchange(k, this.usersWord, v, next) === v) return v === 0;
+    }
+  }
+
+  /** The number of users holding this interface now. */
+  users(): number {
+    const v = Atomics.load(this.km.i32, this.usersWord);
+    return v === KIF_GONE ? 0 : v & ~KIF_EXCLUSIVE;
+  }
+
+  /** Counters of the port type (VALE's per-port counters), if it has any. */
+  typeCounters(): Record<string, number> | null {
+    return this.att.counters?.() ?? null;
+  }
+
+  /** Saves the krings and gives the interface back; a VALE port's last user takes it off its switch. */
   release(): void {
     if (this.released) return;
     this.released = true;
     for (const kr of [...this.txk, ...this.rxk]) kr.save();
-    Atomics.store(this.km.i32, this.usersWord, this.onRelease ? PORT_GONE : 0);
-    if (this.onRelease) this.onRelease();
+    const k = this.km.i32;
+    let last = false;
+    for (;;) {
+      const v = Atomics.load(k, this.usersWord);
+      if (v === KIF_GONE) break;
+      const users = (v & ~KIF_EXCLUSIVE) - 1;
+      last = users <= 0;
+      const next = last ? (this.goneWhenFree ? KIF_GONE : 0) : users;
+      if (Atomics.compareExchange(k, this.usersWord, v, next) === v) break;
+    }
+    if (last) this.att.leave?.();
+    this.att.detach?.();
   }
 }
+
+/** A ring's header from the kernel's state: head = cur = hwcur, tail = hwtail. */
+function reinitRing(r: RegionViews, kr: KRing): void {
+  const h = kr.hdr;
+  r.i32[h + RING_HEAD] = kr.hwcur;
+  r.i32[h + RING_CUR] = kr.hwcur;
+  r.i32[h + RING_TAIL] = kr.hwtail;
+}
+
+// The kernel's own port types. pipe.ts and vale.ts import only types from here, so this
+// is no import cycle at run time.
+import { type PipeDescriptor, pipePortType } from './pipe.js';
+import { type ValeDescriptor, valePortType } from './vale.js';
+
+export type { PipeDescriptor, ValeDescriptor };
+/** A host port's descriptor: what Netmap.register hands out. */
+export type PortDescriptor = PipeDescriptor | ValeDescriptor;
+
+registerPortType('pipe', pipePortType);
+registerPortType('vale', valePortType);

@@ -13,16 +13,15 @@ import {
   KC_NOTIFIES,
   KC_PACKETS,
   KC_SYNCS,
+  KR_BUSY,
   KR_COUNTERS_BYTE,
   KR_HWCUR,
   KR_HWTAIL,
   KR_PEER_TAIL,
-  KRING_BYTES,
-  RING_DIR,
-  RING_NUM_SLOTS,
   SLOT_WORDS,
 } from '../../shm/layout.js';
-import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
+import { SharedLock } from '../../shm/lock.js';
+import { createBell, createPortMemory, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { log, shouldLog } from '../log.js';
 
@@ -69,22 +68,49 @@ export class KRing {
   rhead: number;
   rcur: number;
   backend: SyncBackend | null = null;
+  /** One sync at a time on this ring, whoever holds the port (netmap's nm_kr_tryget). */
+  private readonly busy: SharedLock;
 
   constructor(r: RegionViews, km: KernelMem, id: number, name: string) {
     this.r = r;
     this.km = km;
     this.id = id;
     this.name = name;
-    const h = r.ringWordBase(id);
-    this.hdr = h;
-    this.numSlots = r.i32[h + RING_NUM_SLOTS];
-    this.tx = r.i32[h + RING_DIR] === DIR_TX;
+    // Geometry from the kernel's copy: nothing here is read from the user's ring header.
+    this.hdr = r.ringWordBase(id);
+    this.numSlots = r.numSlots;
+    this.tx = r.geometry.dirs[id] === DIR_TX;
     this.slotBase = r.slotWordBase(id);
     this.kb = kringWordBase(id);
-    this.cb = (id * KRING_BYTES + KR_COUNTERS_BYTE) / 8;
-    this.hwcur = Atomics.load(km.i32, this.kb + KR_HWCUR);
-    this.hwtail = Atomics.load(km.i32, this.kb + KR_HWTAIL);
+    this.cb = (this.kb * 4 + KR_COUNTERS_BYTE) / 8;
+    this.hwcur = 0;
+    this.hwtail = 0;
+    this.load();
     this.rhead = this.rcur = this.hwcur;
+    this.busy = new SharedLock(km.i32, this.kb + KR_BUSY);
+  }
+
+  /**
+   * Takes the ring for one sync and picks up the state the last sync saved (another user
+   * of the port may have synced since): a token, or 0 while another sync runs (skip the
+   * ring, as netmap does). A holder gone for good is taken over after LOCK_STALE_MS.
+   */
+  tryGet(): number {
+    const tok = this.busy.tryLock();
+    if (tok !== 0) this.load();
+    return tok;
+  }
+  /** Gives the ring back after a sync (its state saved first). */
+  put(tok: number): void {
+    this.busy.unlock(tok);
+  }
+
+  /** Reads the saved state (always in range: only the kernel writes it). */
+  load(): void {
+    const cur = this.km.i32[this.kb + KR_HWCUR];
+    const tail = this.km.i32[this.kb + KR_HWTAIL];
+    this.hwcur = cur >>> 0 < this.numSlots ? cur : 0;
+    this.hwtail = tail >>> 0 < this.numSlots ? tail : 0;
   }
 
   /**
@@ -217,14 +243,10 @@ export function createRingPairMemory(
   extraBufs: number,
   extraKmem: number,
 ): { mem: SharedArrayBuffer; kmem: SharedArrayBuffer; bell: SharedArrayBuffer; km: KernelMem } {
-  const mem = createRegion({
-    rings: [DIR_TX, DIR_RX],
-    numSlots,
-    bufSize,
-    ifs: [{ tx: [PAIR_TX_RING], rx: [PAIR_RX_RING] }],
-    extraBufs,
-  });
-  const kmem = new SharedArrayBuffer(kmemSize(2, 1) + extraKmem);
+  const { mem, kmem } = createPortMemory(
+    { rings: [DIR_TX, DIR_RX], numSlots, bufSize, ifs: [{ tx: [PAIR_TX_RING], rx: [PAIR_RX_RING] }], extraBufs },
+    extraKmem,
+  );
   const km = new KernelMem(kmem, 2, []);
   initKring(km, PAIR_TX_RING, true, numSlots);
   initKring(km, PAIR_RX_RING, false, numSlots);

@@ -4,15 +4,29 @@
  * rxsync gives released slots back to the peer TX ring. Payload bytes never move.
  */
 import { DIR_RX, DIR_TX, KR_PEER_TAIL, NS_BUF_CHANGED, NS_MOREFRAG, SLEEP_RX, SLEEP_TX } from '../../shm/layout.js';
-import { createBell, createRegion, kmemSize, kringWordBase } from '../../shm/region.js';
+import { createBell, createPortMemory, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
+import type { BaseDescriptor, PortType } from './attach.js';
 import { initKring, KernelMem, type KRing, type SyncBackend } from './kring.js';
+
+/** A pipe end: the pipe's region and kernel memory (shared by both ends) and both ends' bells. */
+export interface PipeDescriptor extends BaseDescriptor {
+  type: 'pipe';
+  /** Both ends' bells (sleep words), by interface index: a sync rings the peer's. */
+  bells: SharedArrayBuffer[];
+}
+
+/** The kernel side of pipes (registered by the kernel's attach). */
+export const pipePortType: PortType = {
+  bells: (r) => r.numIfs,
+  extraKmem: () => 0,
+  attach: (_desc, region) => ({ backend: (id) => pipeBackend(region, id) }),
+};
 
 /** Ring ids of a pipe region: end 0 = TX 0, RX 1; end 1 = TX 2, RX 3. */
 const END_TX = [0, 2];
 const END_RX = [1, 3];
 const NUM_RINGS = 4;
-const NUM_IFS = 2;
 
 export interface PipeMemory {
   mem: SharedArrayBuffer;
@@ -22,7 +36,7 @@ export interface PipeMemory {
 }
 
 export function createPipeMemory(numSlots: number, bufSize: number, extraBufs: number): PipeMemory {
-  const mem = createRegion({
+  const { mem, kmem } = createPortMemory({
     rings: [DIR_TX, DIR_RX, DIR_TX, DIR_RX],
     numSlots,
     bufSize,
@@ -34,7 +48,6 @@ export function createPipeMemory(numSlots: number, bufSize: number, extraBufs: n
     mirror: { [END_RX[1]]: END_TX[0], [END_RX[0]]: END_TX[1] },
     extraBufs,
   });
-  const kmem = new SharedArrayBuffer(kmemSize(NUM_RINGS, NUM_IFS));
   const km = new KernelMem(kmem, NUM_RINGS, []);
   for (let id = 0; id < NUM_RINGS; id++) initKring(km, id, id % 2 === 0, numSlots);
   return { mem, kmem, bells: [createBell(), createBell()] };
@@ -115,18 +128,22 @@ class PipeTx extends PipeSync {
   }
 
   /**
-   * A slot with flags or a bad buffer/len. A bad one is dropped: the index space is
-   * shared, so the slot still travels, empty, pointing at buffer 0, keeping the fragment
-   * chain. Returns true when the slot ends a packet.
+   * A slot with flags or a bad buffer/len. The slot always travels (the index space is
+   * shared), keeping the fragment chain. A bad len drops the packet but not its buffer:
+   * the buffer goes with the slot, empty (len 0), as netmap's pipe carries it, so a
+   * receiver that swaps buffers never loses one or gets one twice. A bad buffer index
+   * travels as buffer 0 (there is no buffer to carry). Returns true when the slot ends a
+   * packet.
    */
   private slowSlot(kr: KRing, w: Int32Array, s: number, d: number): boolean {
     const idx = w[s];
     const lf = w[s + 1];
-    if (kr.r.validBuf(idx) && (lf & LEN_MASK) <= kr.r.bufSize) {
+    const goodBuf = kr.r.validBuf(idx);
+    if (goodBuf && (lf & LEN_MASK) <= kr.r.bufSize) {
       w[d] = idx;
       w[d + 1] = lf & ~BUF_CHANGED_HI;
     } else {
-      w[d] = 0;
+      w[d] = goodBuf ? idx : 0;
       w[d + 1] = lf & MOREFRAG_HI;
       this.drops++;
     }

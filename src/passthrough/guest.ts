@@ -32,7 +32,8 @@ export class GuestPort implements Spinnable {
       throw new NetmapError('EINVAL', 'not a guest port descriptor');
     }
     try {
-      this.region = new RegionViews(desc.mem);
+      // The guest reads its own region's header, as netmap's library does (it may only hurt itself).
+      this.region = RegionViews.user(desc.mem);
     } catch (e) {
       throw new NetmapError('EINVAL', `bad guest descriptor for ${desc.name}: ${(e as Error).message}`);
     }

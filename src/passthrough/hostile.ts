@@ -76,7 +76,7 @@ export class HostileGuest {
     }
     let r: RegionViews;
     try {
-      r = new RegionViews(desc.mem);
+      r = RegionViews.user(desc.mem);
     } catch (e) {
       throw new NetmapError('EINVAL', `bad guest descriptor for ${desc.name}: ${(e as Error).message}`);
     }

@@ -5,9 +5,7 @@
  */
 import { KIF_USERS, KR_HWCUR, KR_HWTAIL, RING_CUR, RING_HEAD, RING_TAIL } from '../../shm/layout.js';
 import { kifWordBase, kringWordBase } from '../../shm/region.js';
-import { RegionViews } from '../../shm/views.js';
-import { NetmapError } from '../errors.js';
-import { type PortDescriptor, portBell } from '../kernel/attach.js';
+import { hostRegion, type PortDescriptor, portBell } from '../kernel/attach.js';
 import { Csb } from './csb.js';
 
 /** All a guest VM receives: plain data and SharedArrayBuffers. */
@@ -30,21 +28,17 @@ export interface KloopDescriptor {
 
 /** Passes host port `desc` through to a guest: the CSB starts from the kernel's state. */
 export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; kloop: KloopDescriptor } {
-  if (desc?.type === 'e1000') throw new NetmapError('EINVAL', `${desc.name} is a guest's port, not a host port`);
-  let region: RegionViews;
-  try {
-    region = new RegionViews(desc.mem);
-  } catch (e) {
-    throw new NetmapError('EINVAL', `bad port descriptor for ${desc?.name}: ${(e as Error).message}`);
-  }
+  const region = hostRegion(desc);
   const ids = region.ifRings(desc.ifIndex);
   const rings = [...ids.tx, ...ids.rx];
   const csb = Csb.create(rings.length);
   const k = new Int32Array(desc.kmem);
-  // A free port's ring headers may hold whatever its last user (a guest that crashed, a
-  // hostile one) left there: the new guest starts from the kernel's state, as netmap
-  // reinitialises a ring on register. A port in use is left alone (its kloop gets EBUSY).
+  // A free port's ring headers and geometry words may hold whatever its last user (a guest
+  // that crashed, a hostile one) left there: the new guest starts from the kernel's state,
+  // as netmap reinitialises a ring on register. A port in use is left alone (its kloop,
+  // which opens it exclusively, gets EBUSY).
   const free = Atomics.load(k, kifWordBase(region.numRings, desc.ifIndex) + KIF_USERS) === 0;
+  if (free) region.geometry.writeUserIf(region.i32, desc.ifIndex);
   rings.forEach((id, e) => {
     const hwcur = k[kringWordBase(id) + KR_HWCUR];
     const hwtail = k[kringWordBase(id) + KR_HWTAIL];

@@ -34,7 +34,8 @@ export class Kloop {
   readonly csb: Csb;
 
   constructor(desc: KloopDescriptor) {
-    this.port = new KernelPort(desc.port);
+    // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE).
+    this.port = new KernelPort(desc.port, { exclusive: true });
     this.csb = new Csb(desc.csb, this.port.txk.length + this.port.rxk.length);
   }
 

@@ -1,0 +1,37 @@
+/**
+ * The package entry for browsers (the "browser" export condition): the library without
+ * its Node apps (pkt-gen runners, worker pools, the CLI). Everything here runs in a Web
+ * Worker; on a page's main thread use pollAsync (Atomics.wait throws there). A VALE port
+ * made after a worker attached reaches that worker when its event loop runs.
+ */
+export * from '../shm/layout.js';
+export { RegionViews } from '../shm/views.js';
+export { type CountersByName, countersOf, sumCounters } from './counters.js';
+export type { E1000GuestDescriptor } from './emulated/driver.js';
+export { E1000Device, type E1000DeviceDescriptor } from './emulated/e1000.js';
+export { type EmulateOptions, emulateNic } from './emulated/nic.js';
+export { NetmapError, type NetmapErrorCode } from './errors.js';
+export { type PortAttachment, type PortType, registerPortType } from './kernel/attach.js';
+export { valeCounters } from './kernel/vale.js';
+export { type OpenMode, type ParsedName, parsePortName, type RingBinding } from './names.js';
+export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
+export { Csb } from './passthrough/csb.js';
+export { GuestPort } from './passthrough/guest.js';
+export { type GuestDescriptor, type KloopDescriptor, passThrough } from './passthrough/hypervisor.js';
+export { Kloop, type KloopResult } from './passthrough/kloop.js';
+export {
+  type AttachPortOptions,
+  type BaseDescriptor,
+  type NetmapPort,
+  type PipeDescriptor,
+  POLLERR,
+  POLLIN,
+  POLLOUT,
+  Port,
+  type PortCounters,
+  type PortDescriptor,
+  type RingCounters,
+  type ValeDescriptor,
+} from './port.js';
+export { NetmapRing, ringEmpty, ringNext, ringSpace } from './ring.js';
+export { transferList } from './transfer.js';
