@@ -24,6 +24,8 @@ export interface PeersOptions {
   vale?: boolean;
   /** Called as each variant finishes. */
   onResult?: (r: PeerLine) => void;
+  /** Ends the variant running early and starts no other (a Ctrl-C in the runner: `AbortError`). */
+  signal?: AbortSignal;
 }
 
 export interface PeerLine {
@@ -72,6 +74,7 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
   };
   // The pipe runs first so every later line's ratio is known when it is reported; it also
   // validates len and batch (pkt-gen's checks) before any baseline starts.
+  const signal = o.signal;
   const sabnetmap = (port: 'pipe' | 'vale') =>
     runPktGenPair({
       port,
@@ -83,20 +86,26 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
       spinUs: 200,
       warmupMs: WARMUP_MS,
       reportMs: INTERVAL_MS, // the baselines' interval, so every median is over the same spans
+      signal,
     });
-  const pipe = await sabnetmap('pipe');
+  // Each variant is its own session: once aborted, none more starts.
+  const next = <T>(run: () => Promise<T>): Promise<T> => {
+    signal?.throwIfAborted();
+    return run();
+  };
+  const pipe = await next(() => sabnetmap('pipe'));
   pipeMpps = pipe.mpps;
   add('sabnetmap-pipe', pipe);
-  if (o.vale === true) add('sabnetmap-vale', await sabnetmap('vale'));
-  const p = { len, batch, seconds };
-  add('postMessage', await runPeerPair('postMessage', p));
-  add(`postMessage-batch${batch}`, await runPeerPair('postMessage-batch', p));
+  if (o.vale === true) add('sabnetmap-vale', await next(() => sabnetmap('vale')));
+  const p = { len, batch, seconds, signal };
+  add('postMessage', await next(() => runPeerPair('postMessage', p)));
+  add(`postMessage-batch${batch}`, await next(() => runPeerPair('postMessage-batch', p)));
   const RingBuffer = await loadRingBuf();
   if (RingBuffer === undefined) {
     add('ringbuf.js', { mpps: 0, mppsMin: 0, mppsMax: 0, packets: 0 }, 'ringbuf.js not installed');
   } else {
     const ring = RingBuffer.getStorageForCapacity(RING_RECORDS * len, Uint8Array);
-    add('ringbuf.js', await runPeerPair('ringbuf.js', p, ring));
+    add('ringbuf.js', await next(() => runPeerPair('ringbuf.js', p, ring)));
   }
   return { results, cores: availableParallelism(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', seconds };
 }
@@ -104,7 +113,7 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
 /** One baseline: a sender and a receiver role, run as a measured session. */
 async function runPeerPair(
   via: PeerVia,
-  p: { len: number; batch: number; seconds: number },
+  p: { len: number; batch: number; seconds: number; signal?: AbortSignal },
   ring?: SharedArrayBuffer,
 ): Promise<Rates> {
   const task = { role: 'peer', via, len: p.len, batch: p.batch } as const;
@@ -122,7 +131,7 @@ async function runPeerPair(
       { task: tx, transfer: ch && [ch.port1], sender: true },
       { task: rx, transfer: ch && [ch.port2], sender: false, measured: true },
     ],
-    { seconds: p.seconds, reportMs: INTERVAL_MS, warmupMs: WARMUP_MS },
+    { seconds: p.seconds, reportMs: INTERVAL_MS, warmupMs: WARMUP_MS, signal: p.signal },
   );
   const packets = s.results[1].packets;
   if (s.intervals.length > 0) return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax, packets };

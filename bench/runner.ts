@@ -20,7 +20,6 @@ import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'n
 import { join, resolve } from 'node:path';
 import { runChain } from '../src/apps/chain-run.js';
 import { type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
-import { withSessionSignal } from '../src/apps/session.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot } from '../src/paths.js';
 import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
@@ -140,11 +139,7 @@ export interface Measurement {
 export interface ExperimentRunner {
   /** Rough seconds one point takes (for the up-front estimate). */
   estimate(s: Scenario): number;
-  /**
-   * Runs one point. `signal` aborting ends it early (its result is then dropped); the
-   * runner also runs it inside `withSessionSignal`, so sessions it starts stop even when
-   * it does not pass the signal on.
-   */
+  /** Runs one point. `signal` aborting ends it early (its result is then dropped). */
   run(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]>;
 }
 
@@ -258,7 +253,7 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   ping: { estimate: pairEstimate, run: runPair },
   chain: {
     estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + 2 * POINT_OVERHEAD_S,
-    async run(s, p) {
+    async run(s, p, signal) {
       const r = await runChain({
         n: p.n,
         port: p.port,
@@ -266,6 +261,7 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         mode: s.mode === 'txseq' ? 'txseq' : 'tx',
         ...runKnobs(s, p),
         busyWait: s.base.busyWait,
+        signal,
       });
       const metrics = makeMetrics({
         mpps: r.mpps,
@@ -287,8 +283,8 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   },
   peers: {
     estimate: (s) => 5 * (s.base.seconds + 0.25 + POINT_OVERHEAD_S),
-    async run(s, p) {
-      const r = await runPeersBench({ seconds: s.base.seconds, len: p.len, batch: p.batch, vale: true });
+    async run(s, p, signal) {
+      const r = await runPeersBench({ seconds: s.base.seconds, len: p.len, batch: p.batch, vale: true, signal });
       return r.results.map((line) => ({
         // 'postMessage-batch64' -> 'postMessage-batch': one plot line across batch sizes.
         variant: line.name.replace(/-batch\d+$/, '-batch'),
@@ -497,7 +493,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
       }
       let ms: Measurement[];
       try {
-        ms = await (signal ? withSessionSignal(signal, () => exp.run(s, p, signal)) : exp.run(s, p));
+        ms = await exp.run(s, p, signal);
       } catch (e) {
         ms = [{ variant: null, metrics: null, error: (e as Error)?.message ?? String(e), intervalMpps: [] }];
       }

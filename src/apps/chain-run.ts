@@ -63,6 +63,8 @@ export interface ChainRunOptions {
   onStart?: () => void;
   /** Called once per report interval. */
   onInterval?: (r: IntervalReport) => void;
+  /** Ends the run early, as if time were up (a Ctrl-C in the runner). */
+  signal?: AbortSignal;
 }
 
 export interface ChainBridgeStats {
@@ -283,6 +285,7 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     reportMs: o.reportMs ?? 1000,
     warmupMs: o.warmupMs ?? 250,
     onInterval: o.onInterval,
+    signal: o.signal,
   });
   const txR = s.results[0] as PktGenRoleResult;
   const rxR = s.results[1] as PktGenRoleResult;

@@ -4,7 +4,6 @@
  * the two-phase stop (senders first, then receivers drain). A role that fails stops the
  * others at once and the session rethrows its error.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TransferListItem } from 'node:worker_threads';
 import { ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
@@ -58,20 +57,6 @@ export interface SessionResult<R> {
   mppsMax: number;
 }
 
-/** The signal every session started inside `withSessionSignal` obeys, besides its own. */
-const scoped = new AsyncLocalStorage<AbortSignal>();
-
-/**
- * Runs `fn` with `signal` ending every session it starts, as SessionOptions.signal does:
- * the way to stop code that runs sessions but takes no signal of its own (the chain and
- * peers benchmarks; peers runs five sessions in a row). A session that would start after
- * the abort throws the signal's reason instead of starting: otherwise each remaining
- * session of such code would still pay a pool start-up and a stop, one after another.
- */
-export function withSessionSignal<T>(signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  return scoped.run(signal, fn);
-}
-
 export function checkSessionOptions(o: SessionOptions): void {
   if (!(o.seconds >= 0) || !Number.isFinite(o.seconds)) {
     throw new NetmapError('EINVAL', `seconds must be >= 0, got ${o.seconds}`);
@@ -82,11 +67,6 @@ export function checkSessionOptions(o: SessionOptions): void {
 
 export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Promise<SessionResult<R>> {
   checkSessionOptions(o);
-  const outer = scoped.getStore();
-  // Only the scoped signal refuses to start: a session given an aborted signal of its own
-  // still runs (and ends at once), as callers of that option have always seen.
-  outer?.throwIfAborted();
-  const signals = [o.signal, outer].filter((s): s is AbortSignal => s !== undefined);
   const unlisten: Array<() => void> = [];
   const ctl = new Control();
   const stats = roles.map(() => new RoleStats());
@@ -102,7 +82,7 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
     // port, such as VALE, it may never see the count it was given).
     let over = false;
     const sendersGone = Promise.allSettled(runs.filter((_, i) => roles[i].sender));
-    const sendersDone = Promise.race([sendersGone, ...signals.map((sig) => aborted(sig, unlisten))]).then(() => {
+    const sendersDone = (o.signal ? Promise.race([sendersGone, aborted(o.signal, unlisten)]) : sendersGone).then(() => {
       over = true;
     });
     const settled = Promise.allSettled(runs);
