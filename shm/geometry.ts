@@ -198,24 +198,15 @@ export class Geometry {
 
   /**
    * Writes the user's copy: the region header, the netmap_if blocks and the constant line
-   * of every ring header (head, cur and tail are the caller's to set).
+   * of every ring header (head, cur and tail are the caller's to set). Also the reinit
+   * when a free interface is attached: the user reads every interface's netmap_if, so
+   * all are rewritten; every word is a constant, so the other end of a pipe, in use,
+   * sees no change.
    */
   writeUser(w: Int32Array): void {
     this.writeHeader(w);
     for (const [i, f] of this.ifs.entries()) this.writeIf(w, i, f);
     for (const [id, dir] of this.dirs.entries()) this.writeRingConstants(w, id, dir);
-  }
-
-  /**
-   * Rewrites the region header, interface `i` and its rings' constants (a reinit when a
-   * free interface is attached). The header's words are constants: rewriting them while
-   * the other end of a pipe is in use changes nothing for it.
-   */
-  writeUserIf(w: Int32Array, i: number): void {
-    const f = this.ifs[i];
-    this.writeHeader(w);
-    this.writeIf(w, i, f);
-    for (const id of [...f.tx, ...f.rx]) this.writeRingConstants(w, id, this.dirs[id]);
   }
 
   private writeHeader(w: Int32Array): void {

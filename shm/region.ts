@@ -38,10 +38,19 @@ export interface RegionSpec {
   extraBufs?: number;
 }
 
+/**
+ * Buffer bytes a region may hold: offsets are computed in 32-bit words (`>> 2`), so a
+ * region stays under 2 GiB.
+ */
+export const MAX_REGION_BUF_BYTES = 2 ** 31;
+
 /** The geometry a spec makes (buffers: one per slot of each owning ring, plus the extra ones). */
 export function regionGeometry(spec: RegionSpec): Geometry {
   const owning = spec.rings.filter((_, id) => spec.mirror?.[id] === undefined).length;
   const numBufs = RESERVED_BUFS + owning * spec.numSlots + (spec.extraBufs ?? 0);
+  if (numBufs * spec.bufSize > MAX_REGION_BUF_BYTES) {
+    throw new RangeError(`${numBufs * spec.bufSize} bytes of buffers: a region holds at most ${MAX_REGION_BUF_BYTES}`);
+  }
   return new Geometry({ rings: spec.rings, numSlots: spec.numSlots, bufSize: spec.bufSize, numBufs, ifs: spec.ifs });
 }
 

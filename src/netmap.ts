@@ -77,12 +77,21 @@ function checkSameSizes(
   }
 }
 
-/** Turns the allocator's RangeError (a size the machine cannot give) into ENOMEM. */
-function allocating<T>(name: string, make: () => T): T {
+/**
+ * Turns the allocator's RangeError (a size the machine cannot give, or more buffers than a
+ * region can hold) into ENOMEM naming the sizes asked for: the allocator's own message
+ * may name only what it checked ("bad geometry: buffer count").
+ */
+function allocating<T>(name: string, o: Required<Omit<PortOptions, 'noTxPoll'>>, make: () => T): T {
   try {
     return make();
   } catch (e) {
-    if (e instanceof RangeError) throw new NetmapError('ENOMEM', `${name}: ${e.message}`);
+    if (e instanceof RangeError) {
+      throw new NetmapError(
+        'ENOMEM',
+        `${name}: no memory for rings of ${o.ringSize} slots, ${o.bufSize}-byte buffers and ${o.extraBufs} extra buffers (${e.message})`,
+      );
+    }
     throw e;
   }
 }
@@ -109,7 +118,7 @@ export class Netmap {
         this.switches.set(parsed.switchName, sw);
       }
       const s = sw;
-      const { index, port, created } = allocating(name, () => s.attach(parsed.port, o));
+      const { index, port, created } = allocating(name, o, () => s.attach(parsed.port, o));
       if (!created) checkSameSizes(name, 'VALE port', port, opts);
       return {
         type: 'vale',
@@ -127,7 +136,7 @@ export class Netmap {
     }
     let entry = this.pipes.get(parsed.pipe);
     if (entry === undefined) {
-      const mem = allocating(name, () => createPipeMemory(o.ringSize, o.bufSize, o.extraBufs));
+      const mem = allocating(name, o, () => createPipeMemory(o.ringSize, o.bufSize, o.extraBufs));
       entry = { ...mem, ringSize: o.ringSize, bufSize: o.bufSize };
       this.pipes.set(parsed.pipe, entry);
     } else {

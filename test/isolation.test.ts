@@ -1,12 +1,13 @@
 /**
- * Isolation: a hostile guest (random writes into its rings, slots, buffers and CSB) never
+ * Isolation: a hostile guest (random writes into its rings, slots, buffers, CSB and the
+ * user's copy of the geometry: region header, netmap_if) never
  * makes the host kloop throw, leave its ring or touch another port; a guest that throws
  * or is killed mid-flow is detached cleanly, its port carries traffic again, and another
  * flow running at the same time delivers every packet in order.
  */
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { RING_CUR, RING_HEAD, RING_TAIL, SLOT_WORDS } from '../shm/layout.js';
+import { IF_BYTES, IF_WORDS, REGION_HEADER_BYTES, RING_CUR, RING_HEAD, RING_TAIL, SLOT_WORDS } from '../shm/layout.js';
 import { RegionViews } from '../shm/views.js';
 import { runIsolation } from '../src/apps/isolation.js';
 import { runSession } from '../src/apps/session.js';
@@ -129,16 +130,46 @@ describe('a hostile guest against the kloop, in one thread', () => {
 
   it('a hostile guest kicks once per step as a guest does after a sync; a kick storm kicks on its writes', () => {
     const nm = new Netmap();
-    const pt = passThrough(nm.register('hk{', { ringSize: 32 }));
-    const calm = new HostileGuest(pt.guest, { seed: 7 });
+    const host = nm.register('hk{', { ringSize: 32 });
+    const calm = new HostileGuest(passThrough(host).guest, { seed: 7 });
     calm.step(4096);
     calm.step(4096);
     expect(calm.kicks).toBe(2);
-    const storm = new HostileGuest(pt.guest, { seed: 7, kickStorm: true });
+    // The calm guest scribbled the region header: the next guest needs the port passed
+    // through again (which rewrites the user's copy of the geometry) to find its rings.
+    const storm = new HostileGuest(passThrough(host).guest, { seed: 7, kickStorm: true });
     storm.step(4096);
     // One write in 16 is aimed at the bell, and each of those kicks.
     expect(storm.kicks).toBeGreaterThan(100);
     nm.close();
+  });
+
+  it("a hostile guest scribbles the region header and its netmap_if (the user's geometry) unless told not to", () => {
+    const run = (header: boolean) => {
+      const nm2 = new Netmap();
+      const host = nm2.register('hg{', { ringSize: 32 });
+      nm2.register('hg}');
+      const pt = passThrough(host);
+      const before = new Int32Array(pt.guest.mem).slice();
+      new HostileGuest(pt.guest, { seed: 13, header }).step(20_000);
+      const after = new Int32Array(pt.guest.mem);
+      const changed = (from: number, words: number) =>
+        Array.from({ length: words }, (_, i) => from + i).filter((w) => after[w] !== before[w]).length;
+      const ifWord = (REGION_HEADER_BYTES + host.ifIndex * IF_BYTES) / 4;
+      const otherIf = (REGION_HEADER_BYTES + (1 - host.ifIndex) * IF_BYTES) / 4;
+      nm2.close();
+      return {
+        header: changed(0, REGION_HEADER_BYTES / 4),
+        ownIf: changed(ifWord, IF_WORDS),
+        otherIf: changed(otherIf, IF_WORDS),
+      };
+    };
+    const on = run(true);
+    // Both lines of the header (RH_* words and the unused line) and most netmap_if words.
+    expect(on.header).toBeGreaterThan(REGION_HEADER_BYTES / 4 / 2);
+    expect(on.ownIf).toBeGreaterThan(IF_WORDS / 2);
+    expect(on.otherIf).toBe(0); // its own interface only
+    expect(run(false)).toEqual({ header: 0, ownIf: 0, otherIf: 0 });
   });
 
   it('the same seed makes the same writes', () => {
@@ -251,6 +282,9 @@ describe('isolation across workers (flow A: host txseq -> rxseq; flow B: a guest
     expect(r.hostile?.flowB.writes).toBeGreaterThan(0);
     expect(r.hostile?.flowB.kloop.errors).toBeGreaterThan(0);
     expect(r.baseline?.flowB.kloop.errors).toBe(0);
+    // The guest left its geometry words wrong, and nothing on the host noticed (above).
+    expect(r.hostile?.flowB.geometryWordsOff).toBeGreaterThan(0);
+    expect(r.baseline?.flowB.geometryWordsOff).toBe(0);
   }, 30_000);
 
   it('VALE: a hostile guest on a port of another switch; every gap in flow A is a counted switch drop', async () => {
@@ -264,6 +298,7 @@ describe('isolation across workers (flow A: host txseq -> rxseq; flow B: a guest
     expect(h?.flowA.seqErrors).toBeLessThanOrEqual(h?.flowA.drops ?? 0);
     expect(h?.flowB.kloop.errors).toBeGreaterThan(0);
     expect(h?.flowB.vale?.bad).toBeGreaterThan(0);
+    expect(h?.flowB.geometryWordsOff).toBeGreaterThan(0);
   }, 30_000);
 
   it.each([

@@ -1,22 +1,28 @@
 /**
  * poll and pollAsync: timeouts, readiness without sleeping, wake-ups from another
  * thread (POLLIN via pollAsync on this thread, POLLOUT via a blocking poll), and
- * round trips where both sides sleep with no timeout at all: a lost wake-up hangs.
+ * round trips where both sides sleep with no timeout at all: a lost wake-up hangs. And
+ * netmap's poll rules: pending TX goes out even without POLLOUT (unless noTxPoll), and a
+ * ring with impossible head/cur is reset and reported with POLLERR.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BELL_SLEEP, KC_SLEEPS, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
-import { Netmap } from '../src/netmap.js';
-import { POLLIN, POLLOUT, type PortDescriptor } from '../src/port.js';
-import { ringEmpty, ringSpace } from '../src/ring.js';
+import * as api from '../src/index.js';
+import { attachPort, Netmap } from '../src/netmap.js';
+import { POLLERR, POLLIN, POLLOUT, Port, type PortDescriptor } from '../src/port.js';
+import { type NetmapRing, ringEmpty, ringSpace } from '../src/ring.js';
 import {
   closePair,
   counterBytes,
   expectCode,
   type InlineWorker,
   inlineWorker,
+  kstate,
   openPair,
   type Pair,
+  payloadByte,
+  payloadLen,
   recvSeq,
   ringCounters,
   sendSeq,
@@ -359,4 +365,115 @@ port.close();
       port.close();
     }
   }, 90_000);
+});
+
+/** Fills `k` packets (seq, seq+1 ...) from cur and hands them over (advance) without a txsync. */
+function queueSeq(ring: NetmapRing, seq: number, k: number): void {
+  let cur = ring.cur;
+  for (let i = 0; i < k; i++) {
+    const len = payloadLen(seq + i, ring.bufSize);
+    const buf = ring.buf(cur);
+    for (let j = 0; j < len; j++) buf[j] = payloadByte(seq + i, j);
+    ring.setLen(cur, len);
+    ring.setSlotFlags(cur, 0);
+    cur = ring.next(cur);
+  }
+  ring.advance(cur);
+}
+
+let noTxPollPipes = 0;
+
+describe("poll as netmap's: pending TX is pushed, a broken ring is POLLERR", () => {
+  it('POLLERR is exported by the package entry, apart from POLLIN and POLLOUT', () => {
+    expect(api.POLLERR).toBe(POLLERR);
+    expect(POLLERR & (POLLIN | POLLOUT)).toBe(0);
+    expect(POLLERR).toBeGreaterThan(0);
+  });
+
+  it('poll(POLLIN) pushes out TX slots the user queued: the peer receives them', () => {
+    const p = pair(8);
+    queueSeq(p.a.tx, 0, 3);
+    // Nothing to receive on a's side: 0, but the queued slots went out on the way.
+    expect(p.a.poll(POLLIN, 0)).toBe(0);
+    expect(kstate(p.da, p.a.tx.id).hwcur).toBe(3);
+    expect(ringCounters(p.a, p.a.tx.id).packets).toBe(3);
+    expect(recvSeq(p.b, p.b.rx, 0, 8)).toBe(3);
+  });
+
+  it.each([
+    ['registered with noTxPoll', (nm: Netmap, name: string) => new Port(nm.register(name, { noTxPoll: true }))],
+    ['attached with noTxPoll', (nm: Netmap, name: string) => attachPort(nm.register(name), { noTxPoll: true })],
+  ])('a port %s: poll(POLLIN) leaves queued TX slots until a txsync', (_how, open) => {
+    const nm = new Netmap();
+    const name = `ntp${noTxPollPipes++}`;
+    const port = open(nm, `${name}{`);
+    const peer = nm.open(`${name}}`);
+    try {
+      expect(port.txPoll).toBe(false);
+      queueSeq(port.tx, 0, 2);
+      expect(port.poll(POLLIN, 0)).toBe(0);
+      expect(recvSeq(peer, peer.rx, 0, 8)).toBe(0);
+      expect(port.txsync()).toBe(true);
+      expect(recvSeq(peer, peer.rx, 0, 8)).toBe(2);
+    } finally {
+      port.close();
+      peer.close();
+    }
+  });
+
+  it('port.txPoll = false stops poll(POLLIN) pushing queued TX slots, true again restores it', () => {
+    const p = pair(8);
+    p.a.txPoll = false;
+    queueSeq(p.a.tx, 0, 2);
+    expect(p.a.poll(POLLIN, 0)).toBe(0);
+    expect(recvSeq(p.b, p.b.rx, 0, 8)).toBe(0);
+    p.a.txPoll = true;
+    expect(p.a.poll(POLLIN, 0)).toBe(0);
+    expect(recvSeq(p.b, p.b.rx, 0, 8)).toBe(2);
+  });
+
+  it('poll(POLLIN) on an RX ring with a broken head returns POLLERR and resets the ring to the kernel state', () => {
+    const p = pair(8);
+    expect(sendSeq(p.a, p.a.tx, 0, 3)).toBe(3);
+    expect(recvSeq(p.b, p.b.rx, 0, 1)).toBe(1); // hwcur 1, hwtail 3
+    const rx = p.b.rx;
+    rx.head = 6; // past tail: impossible
+    const r = p.b.poll(POLLIN, 0);
+    expect(r & POLLERR).toBe(POLLERR);
+    // The two packets the ring still holds are reported too, as netmap's poll does.
+    expect(r & ~POLLERR).toBe(POLLIN);
+    expect([rx.head, rx.cur, rx.tail]).toEqual([1, 1, 3]);
+    expect(kstate(p.db, rx.id)).toMatchObject({ hwcur: 1, hwtail: 3 });
+    expect(ringCounters(p.b, rx.id).errors).toBe(1);
+    // Nothing was released by the broken poll: the packets are still there, in order.
+    expect(recvSeq(p.b, rx, 1, 8)).toBe(2);
+  });
+
+  it('poll(POLLOUT) on a TX ring with a broken cur returns POLLERR and resets the ring to the kernel state', () => {
+    const p = pair(8);
+    expect(sendSeq(p.a, p.a.tx, 0, 2)).toBe(2); // hwcur 2, hwtail 7
+    const tx = p.a.tx;
+    queueSeq(tx, 2, 1);
+    tx.cur = 8 + 1; // out of the ring
+    const r = p.a.poll(POLLOUT, 0);
+    expect(r & POLLERR).toBe(POLLERR);
+    expect(r & ~POLLERR).toBe(POLLOUT);
+    expect([tx.head, tx.cur, tx.tail]).toEqual([2, 2, 7]);
+    expect(kstate(p.da, tx.id)).toMatchObject({ hwcur: 2, hwtail: 7 });
+    expect(ringCounters(p.a, tx.id).errors).toBe(1);
+    // The slot queued with the broken cur never went out.
+    expect(recvSeq(p.b, p.b.rx, 0, 8)).toBe(2);
+  });
+
+  it('poll(POLLIN) pushing a TX ring with a broken head returns POLLERR and resets that ring', () => {
+    const p = pair(8);
+    expect(sendSeq(p.a, p.a.tx, 0, 2)).toBe(2);
+    const tx = p.a.tx;
+    tx.advance(1); // behind hwcur 2: impossible
+    const r = p.a.poll(POLLIN, 0);
+    expect(r & POLLERR).toBe(POLLERR);
+    expect([tx.head, tx.cur, tx.tail]).toEqual([2, 2, 7]);
+    expect(ringCounters(p.a, tx.id).errors).toBe(1);
+    expect(recvSeq(p.b, p.b.rx, 0, 8)).toBe(2);
+  });
 });

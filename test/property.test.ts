@@ -10,6 +10,8 @@
  *  - a sync writes nothing but its own header, the peer slots for [hwcur, head) it
  *    accepted, and (flags of) its own slots in that range: never a slot the peer's user
  *    owns. Checked by diffing the whole region and kernel memory around every sync.
+ * And a second property: honest users sending bad slots and swapping buffers on receive
+ * never lose or duplicate a buffer of the pipe (see Conservation).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -35,9 +37,19 @@ import {
 } from '../shm/layout.js';
 import { createRegion, kringWordBase } from '../shm/region.js';
 import { copyFrame, RegionViews } from '../shm/views.js';
-import { POLLIN, POLLOUT, type Port } from '../src/port.js';
+import { POLLERR, POLLIN, POLLOUT, type Port } from '../src/port.js';
 import type { NetmapRing } from '../src/ring.js';
-import { closePair, counterBytes, dist, inRange, kstate, openPair, type Pair, privateKrings } from './helpers.js';
+import {
+  closePair,
+  counterBytes,
+  dist,
+  inRange,
+  kstate,
+  openPair,
+  type Pair,
+  privateKrings,
+  ringCounters,
+} from './helpers.js';
 
 const BUF_SIZE = 64;
 const EXTRA = 4;
@@ -476,5 +488,278 @@ describe('copyFrame (fast-check)', () => {
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+// ---- buffer conservation on pipes (issue 11) ----
+
+/**
+ * What a sender writes into one TX slot: a good one, one whose len is past the buffer
+ * (the kernel drops the packet), or one whose buf_idx names no buffer (the sender keeps
+ * the slot's real buffer in its hand meanwhile); any of them may carry NS_MOREFRAG.
+ */
+interface SlotFill {
+  kind: 'good' | 'long' | 'badIdx';
+  more: boolean;
+  /** len for 'good' and 'badIdx' (at most the buffer), or past it for 'long'. */
+  len: number;
+  /** The index written by 'badIdx': reserved or past the last buffer. */
+  badIdx: number;
+}
+
+type ConsOp =
+  | { kind: 'fill'; end: End; slots: SlotFill[]; push: boolean }
+  | { kind: 'recv'; end: End; swaps: boolean[] }
+  | { kind: 'sync'; end: End; how: 'txsync' | 'rxsync' | 'pollin' | 'pollout' }
+  | { kind: 'free'; end: End; k: number };
+
+interface Sent {
+  len: number;
+  more: boolean;
+  dropped: boolean;
+}
+
+const CONS_BUF_SIZE = 64;
+const CONS_EXTRA = 4;
+
+function consOpArb(n: number): fc.Arbitrary<ConsOp> {
+  const numBufs = 2 + 2 * n + CONS_EXTRA;
+  const end = fc.constantFrom<End>(0, 1);
+  const slot: fc.Arbitrary<SlotFill> = fc.record({
+    kind: fc.constantFrom<SlotFill['kind']>('good', 'good', 'long', 'badIdx'),
+    more: fc.boolean(),
+    len: fc.integer({ min: 0, max: CONS_BUF_SIZE }),
+    badIdx: fc.constantFrom(0, 1, numBufs, numBufs + 1, 0xffffffff),
+  });
+  return fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('fill' as const),
+        end,
+        slots: fc.array(slot, { minLength: 1, maxLength: n }),
+        push: fc.boolean(),
+      }),
+    },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('recv' as const),
+        end,
+        swaps: fc.array(fc.boolean(), { minLength: 1, maxLength: n }),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('sync' as const),
+        end,
+        how: fc.constantFrom<'txsync' | 'rxsync' | 'pollin' | 'pollout'>('txsync', 'rxsync', 'pollin', 'pollout'),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('free' as const), end, k: fc.integer({ min: 1, max: 3 }) }) },
+  );
+}
+
+/**
+ * Two honest users of a pipe, each a sender and a receiver, and where every buffer is.
+ *
+ * Where a buffer lives: in a slot of one of the two TX rings, in a user's hand (spares it
+ * took from the pool or swapped out of an RX slot, and the real buffers of slots it sent
+ * with a bad index), or on the pool's free list. RX slots are not counted: slot k of a TX
+ * ring and slot k of the peer's RX ring are one slot in one index space. While slot k is
+ * with the receiver, its RX slot holds what txsync copied from the TX slot, which the
+ * kernel and the honest sender leave alone until it comes back; when the receiver swaps
+ * (NS_BUF_CHANGED) its rxsync writes the new buffer back into the TX slot, and a recv op
+ * always ends with that rxsync. So after every op the TX slots hold every buffer that is
+ * in a ring, each once: an RX slot with the receiver repeats its TX slot (or holds buffer
+ * 0, for a slot sent with a bad index, which carries no buffer), and one that is not is a
+ * stale copy that names nothing (its buffer may be in a hand by now).
+ */
+class Conservation {
+  readonly p: Pair;
+  readonly n: number;
+  readonly numBufs: number;
+  readonly ports: [Port, Port];
+  /** Each user's hand: spare buffers. */
+  readonly spares: [number[], number[]] = [[], []];
+  /** Each user's hand: the real buffer of each TX slot it sent with a bad index, by slot. */
+  readonly held: [Map<number, number>, Map<number, number>] = [new Map(), new Map()];
+  /** What the pool holds, as allocBufs/freeBufs moved buffers (checked against its count). */
+  readonly pool = new Set<number>();
+  /** Per end, per TX slot: the len and MOREFRAG the receiver must see (len 0 for a dropped slot). */
+  readonly sent: [Sent[], Sent[]];
+  /** Bad slots each sender filled (each one dropped and counted when it is sent). */
+  readonly badFilled: [number, number] = [0, 0];
+  swapsDone = 0;
+  droppedSwapped = 0;
+
+  constructor(n: number) {
+    this.p = openPair({ ringSize: n, bufSize: CONS_BUF_SIZE, extraBufs: CONS_EXTRA });
+    this.n = n;
+    this.ports = [this.p.a, this.p.b];
+    this.numBufs = 2 + 2 * n + CONS_EXTRA;
+    // The extra buffers come after the two TX rings' own.
+    for (let b = 2 + 2 * n; b < this.numBufs; b++) this.pool.add(b);
+    const none = () => Array.from({ length: n }, () => ({ len: 0, more: false, dropped: false }));
+    this.sent = [none(), none()];
+  }
+
+  valid(idx: number): boolean {
+    return idx >= 2 && idx < this.numBufs;
+  }
+
+  alloc(end: End): number | undefined {
+    const [b] = this.ports[end].allocBufs(1);
+    if (b !== undefined) {
+      ok(this.pool.delete(b), `allocBufs handed out buffer ${b}, which is not free`);
+    }
+    return b;
+  }
+
+  apply(op: ConsOp): void {
+    const port = this.ports[op.end];
+    switch (op.kind) {
+      case 'fill':
+        this.fill(op.end, op.slots);
+        if (op.push) same(port.txsync(), true, 'txsync of an honest sender');
+        return;
+      case 'recv':
+        this.recv(op.end, op.swaps);
+        return;
+      case 'sync':
+        if (op.how === 'txsync') same(port.txsync(), true, 'txsync');
+        else if (op.how === 'rxsync') same(port.rxsync(), true, 'rxsync');
+        // An honest user's poll never reports POLLERR, whatever is ready.
+        else ok((port.poll(op.how === 'pollin' ? POLLIN : POLLOUT, 0) & POLLERR) === 0, 'poll reported an error');
+        return;
+      case 'free': {
+        const give = this.spares[op.end].splice(0, op.k);
+        port.freeBufs(give);
+        for (const b of give) this.pool.add(b);
+        return;
+      }
+    }
+  }
+
+  /** A sender fills what it owns from cur and hands it over (advance); see SlotFill. */
+  private fill(end: End, slots: SlotFill[]): void {
+    const tx = this.ports[end].tx;
+    const held = this.held[end];
+    let cur = tx.cur;
+    const room = Math.min(slots.length, dist(cur, tx.tail, this.n));
+    for (let i = 0; i < room; i++) {
+      const f = slots[i];
+      // The slot is back: if the receiver swapped a buffer into it, the one in hand is a
+      // spare now; else it goes back into its slot.
+      const mine = held.get(cur);
+      if (mine !== undefined) {
+        held.delete(cur);
+        if (this.valid(tx.bufIdx(cur))) this.spares[end].push(mine);
+        else tx.setBufIdx(cur, mine);
+      }
+      if (f.kind === 'badIdx') {
+        held.set(cur, tx.bufIdx(cur));
+        tx.setBufIdx(cur, f.badIdx);
+      }
+      tx.setLen(cur, f.kind === 'long' ? CONS_BUF_SIZE + 1 + f.len * 997 : f.len);
+      tx.setSlotFlags(cur, f.more ? NS_MOREFRAG : 0);
+      this.sent[end][cur] = { len: f.kind === 'good' ? f.len : 0, more: f.more, dropped: f.kind !== 'good' };
+      if (f.kind !== 'good') this.badFilled[end]++;
+      cur = tx.next(cur);
+    }
+    tx.advance(cur);
+  }
+
+  /**
+   * A receiver (netmap's bridge does this to every slot): picks up packets, and for each
+   * slot it consumes with `swap`, takes the slot's buffer into its hand (if it is one) and
+   * puts a spare in its place (from its hand, else the pool); then releases with rxsync.
+   */
+  private recv(end: End, swaps: boolean[]): void {
+    const port = this.ports[end];
+    const rx = port.rx;
+    const other: End = end === 0 ? 1 : 0;
+    same(port.rxsync(), true, 'rxsync');
+    let cur = rx.cur;
+    const avail = Math.min(swaps.length, dist(cur, rx.tail, this.n));
+    for (let i = 0; i < avail; i++) {
+      const want = this.sent[other][cur];
+      same(rx.len(cur), want.len, `len of slot ${cur} at the receiver`);
+      same((rx.slotFlags(cur) & NS_MOREFRAG) !== 0, want.more, `NS_MOREFRAG of slot ${cur} at the receiver`);
+      if (swaps[i]) {
+        const spare = this.spares[end].pop() ?? this.alloc(end);
+        if (spare !== undefined) {
+          const b = rx.bufIdx(cur);
+          if (this.valid(b)) this.spares[end].push(b);
+          if (want.dropped) this.droppedSwapped++;
+          rx.setBufIdx(cur, spare);
+          this.swapsDone++;
+        }
+      }
+      cur = rx.next(cur);
+    }
+    rx.advance(cur);
+    same(port.rxsync(), true, 'rxsync');
+  }
+
+  /** The multiset of buffers is what the pipe was made with: each buffer exactly once. */
+  check(): void {
+    const where = new Map<number, string>();
+    const put = (b: number, at: string) => {
+      const before = where.get(b);
+      if (before !== undefined) throw new Error(`buffer ${b} is twice: ${before} and ${at}`);
+      where.set(b, at);
+    };
+    for (const end of [0, 1] as const) {
+      const tx = this.ports[end].tx;
+      for (let k = 0; k < this.n; k++) {
+        const b = tx.bufIdx(k);
+        if (this.valid(b)) put(b, `TX slot ${k} of end ${end}`);
+      }
+      for (const b of this.spares[end]) put(b, `spares of end ${end}`);
+      for (const [k, b] of this.held[end]) put(b, `end ${end}'s hand (slot ${k})`);
+    }
+    for (const b of this.pool) put(b, 'the pool');
+    same(this.ports[0].freeBufCount(), this.pool.size, 'free buffers in the pool');
+    for (let b = 2; b < this.numBufs; b++) if (!where.has(b)) throw new Error(`buffer ${b} is lost`);
+    same(where.size, this.numBufs - 2, 'buffers accounted for');
+  }
+}
+
+describe('pipes conserve buffers (fast-check)', () => {
+  it('bad slots and swapping receivers neither lose nor duplicate a buffer', () => {
+    let swaps = 0;
+    let droppedSwapped = 0;
+    fc.assert(
+      fc.property(
+        fc
+          .integer({ min: 2, max: 8 })
+          .chain((n) => fc.tuple(fc.constant(n), fc.array(consOpArb(n), { minLength: 1, maxLength: 80, size: 'max' }))),
+        ([n, ops]) => {
+          const w = new Conservation(n);
+          try {
+            w.check();
+            for (const op of ops) {
+              w.apply(op);
+              w.check();
+            }
+            // Every bad slot handed over was dropped and counted once, on its TX ring.
+            for (const end of [0, 1] as const) same(w.ports[end].txsync(), true, 'final txsync');
+            for (const end of [0, 1] as const) {
+              same(ringCounters(w.ports[end], w.ports[end].tx.id).drops, w.badFilled[end], `drops of end ${end}`);
+            }
+            swaps += w.swapsDone;
+            droppedSwapped += w.droppedSwapped;
+          } finally {
+            closePair(w.p);
+          }
+        },
+      ),
+      { seed: 0x11c0, numRuns: 1000 },
+    );
+    // The runs really swapped, and swapped dropped slots (the case that lost buffers).
+    expect(swaps).toBeGreaterThan(2000);
+    expect(droppedSwapped).toBeGreaterThan(1000);
   });
 });

@@ -1,10 +1,11 @@
 /**
  * Ring rules: netmap's initial state, the always-empty slot, wrap-around on ring sizes
- * that are not powers of two, and the ringNext/ringSpace/ringEmpty helpers.
+ * that are not powers of two, the ringNext/ringSpace/ringEmpty helpers, and the slot
+ * setters, which never drop the NS_BUF_CHANGED a swapped buffer needs.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RING_HEAD, RING_TAIL } from '../shm/layout.js';
+import { NS_BUF_CHANGED, NS_MOREFRAG, NS_REPORT, RING_HEAD, RING_TAIL } from '../shm/layout.js';
 import { POLLIN, POLLOUT } from '../src/port.js';
 import { ringEmpty, ringNext, ringSpace } from '../src/ring.js';
 import {
@@ -290,5 +291,59 @@ describe('ringNext / ringSpace / ringEmpty', () => {
     recvSeq(p.b, p.b.rx, 5, 4);
     expect(ringEmpty(p.b.rx)).toBe(true);
     expect(ringSpace(p.b.rx)).toBe(0);
+  });
+});
+
+describe('slot setters keep NS_BUF_CHANGED', () => {
+  it('setSlotFlags after setBufIdx keeps NS_BUF_CHANGED and sets the other flags', () => {
+    const p = pair(8, 1);
+    const tx = p.a.tx;
+    const [spare] = p.a.allocBufs(1);
+    tx.setSlotFlags(0, NS_MOREFRAG);
+    tx.setBufIdx(0, spare);
+    tx.setSlotFlags(0, NS_REPORT);
+    expect(tx.slotFlags(0)).toBe(NS_REPORT | NS_BUF_CHANGED);
+    tx.setSlotFlags(0, 0);
+    expect(tx.slotFlags(0)).toBe(NS_BUF_CHANGED);
+  });
+
+  it('a receiver that swaps with setBufIdx, then setSlotFlags, still gives the sender its new buffer', () => {
+    const p = pair(8, 1);
+    expect(sendSeq(p.a, p.a.tx, 0, 3)).toBe(3);
+    expect(p.b.rxsync()).toBe(true);
+    const rx = p.b.rx;
+    const taken = rx.bufIdx(1);
+    const [spare] = p.b.allocBufs(1);
+    rx.setBufIdx(1, spare);
+    rx.setSlotFlags(1, 0);
+    rx.advance(3);
+    expect(p.b.rxsync()).toBe(true);
+    // The kernel gave the sender's slot the spare (and flagged the change to it).
+    expect(p.a.tx.bufIdx(1)).toBe(spare);
+    expect(p.a.tx.slotFlags(1) & NS_BUF_CHANGED).toBe(NS_BUF_CHANGED);
+    // The buffer the receiver took is in no slot of the sender's any more: it is the receiver's.
+    for (let k = 0; k < 8; k++) expect(p.a.tx.bufIdx(k)).not.toBe(taken);
+  });
+
+  it('setSlot(slot, bufIdx, len, flags) sets the slot whole and flags a new buffer NS_BUF_CHANGED', () => {
+    const p = pair(8, 2);
+    const tx = p.a.tx;
+    const [spare, other] = p.a.allocBufs(2);
+    tx.setSlot(2, spare, 77, NS_MOREFRAG);
+    expect([tx.bufIdx(2), tx.len(2), tx.slotFlags(2)]).toEqual([spare, 77, NS_MOREFRAG | NS_BUF_CHANGED]);
+    // Flags default to none.
+    tx.setSlot(3, other, 5);
+    expect([tx.bufIdx(3), tx.len(3), tx.slotFlags(3)]).toEqual([other, 5, NS_BUF_CHANGED]);
+  });
+
+  it("setSlot with the slot's own buffer adds no NS_BUF_CHANGED, and keeps one already set", () => {
+    const p = pair(8, 1);
+    const tx = p.a.tx;
+    tx.setSlot(4, tx.bufIdx(4), 60, NS_REPORT);
+    expect([tx.len(4), tx.slotFlags(4)]).toEqual([60, NS_REPORT]);
+    const [spare] = p.a.allocBufs(1);
+    tx.setBufIdx(4, spare);
+    tx.setSlot(4, spare, 61);
+    expect([tx.bufIdx(4), tx.len(4), tx.slotFlags(4)]).toEqual([spare, 61, NS_BUF_CHANGED]);
   });
 });

@@ -1279,3 +1279,74 @@ function expectFanIn(
   expect(r.drops).toBe(dropped);
   expect(r.rx + r.drops).toBe(2 * count);
 }
+
+// ---- NS_BUF_CHANGED on sent slots ----
+
+// (Imported here, with the tests that use it: an import is hoisted wherever it stands.)
+import { NS_BUF_CHANGED } from '../shm/layout.js';
+
+describe('txsync clears NS_BUF_CHANGED on the slots it takes', () => {
+  /**
+   * Writes each fragment into a spare buffer (allocBufs) swapped into its TX slot with
+   * setBufIdx, which flags the slot NS_BUF_CHANGED (set after the other flags: then the
+   * flag is there whatever setSlotFlags keeps), and txsyncs. Returns the slots used.
+   */
+  function sendSwapped(v: VPort, frags: readonly Frag[], bufIdx: (spare: number) => number = (s) => s): number[] {
+    const tx = v.port.tx;
+    const spares = v.port.allocBufs(frags.length);
+    expect(spares, 'test bug: not enough extra buffers').toHaveLength(frags.length);
+    const slots: number[] = [];
+    let k = tx.cur;
+    frags.forEach((f, i) => {
+      tx.bufByIdx(spares[i]).set(frameBytes(f).subarray(0, tx.bufSize), 0);
+      tx.setLen(k, f.len);
+      tx.setSlotFlags(k, f.flags ?? 0);
+      tx.setBufIdx(k, bufIdx(spares[i]));
+      expect(tx.slotFlags(k) & NS_BUF_CHANGED).toBe(NS_BUF_CHANGED);
+      slots.push(k);
+      k = tx.next(k);
+    });
+    tx.advance(k);
+    expect(v.port.txsync()).toBe(true);
+    return slots;
+  }
+
+  /** The flags each sent slot is left with: its own, without NS_BUF_CHANGED. */
+  function flagsOf(v: VPort, slots: readonly number[]): number[] {
+    return slots.map((k) => v.port.tx.slotFlags(k));
+  }
+
+  it('a single-slot packet: flag cleared, the swapped-in buffer forwarded', () => {
+    const nm = new Netmap();
+    const a = openV(nm, 'valeBC1:a', { ringSize: 16, extraBufs: 8 });
+    const b = openV(nm, 'valeBC1:b', { ringSize: 16 });
+    const p = packet([60], 1);
+    const slots = sendSwapped(a, p);
+    expect(flagsOf(a, slots)).toEqual([0]);
+    expectPacket(recv(b.port), p);
+  });
+
+  it('a multi-fragment packet: flag cleared on every fragment, NS_MOREFRAG kept', () => {
+    const nm = new Netmap();
+    const a = openV(nm, 'valeBC2:a', { ringSize: 16, extraBufs: 8 });
+    const b = openV(nm, 'valeBC2:b', { ringSize: 16 });
+    const p = packet([100, 200, 300], 2);
+    const slots = sendSwapped(a, p);
+    expect(flagsOf(a, slots)).toEqual([NS_MOREFRAG, NS_MOREFRAG, 0]);
+    expectPacket(recv(b.port), p);
+  });
+
+  it('bad frames (too short, a fragment past its buffer, a bad buffer index): flag cleared, dropped', () => {
+    const nm = new Netmap();
+    const a = openV(nm, 'valeBC3:a', { ringSize: 16, extraBufs: 8 });
+    const b = openV(nm, 'valeBC3:b', { ringSize: 16 });
+    const short = packet([10], 3);
+    const long = packet([60, 2049], 4);
+    const slots = [...sendSwapped(a, short), ...sendSwapped(a, long)];
+    const badIdx = sendSwapped(a, packet([60], 5), () => a.port.tx.region.numBufs + 5);
+    expect(flagsOf(a, slots)).toEqual([0, NS_MOREFRAG, 0]);
+    expect(flagsOf(a, badIdx)).toEqual([0]);
+    expect(vc(a)).toEqual({ ...zero(), bad: 3 });
+    expect(recv(b.port)).toHaveLength(0);
+  });
+});

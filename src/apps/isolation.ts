@@ -8,6 +8,8 @@
  * flow A's rate, its sequence checks and the buffers each side held.
  */
 import { availableParallelism } from 'node:os';
+import { Geometry } from '../../shm/geometry.js';
+import { WORDS_PER_LINE } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
@@ -82,6 +84,12 @@ export interface HostileFlowReport {
   drained: number;
   /** VALE: the guest port's switch counters (tx, bad, floods, drops...). */
   vale?: Record<string, number>;
+  /**
+   * Words of the user's copy of the geometry in flow B's region (region header, netmap_if
+   * blocks, ring constant lines) that differ from the kernel's when flow B stopped: what
+   * the guest scribbled there and the host never read.
+   */
+  geometryWordsOff: number;
   /** Time from the stop to the kloop's return, ms: a hostile guest cannot hold it. */
   stopMs: number;
   /** The session's error, if any role failed (none should). */
@@ -315,6 +323,7 @@ async function withHostileFlow(
       kloop: k ?? { irqs: 0, sleeps: 0, wakeups: 0, late: 0, errors: 0, syncs: 0, drops: 0 },
       drained: drain?.packets ?? 0,
       ...(port === 'vale' ? { vale: valeCounters(host.kmem) } : {}),
+      geometryWordsOff: geometryWordsOff(host),
       stopMs,
       ...(rb.error !== undefined ? { error: rb.error } : {}),
     };
@@ -323,6 +332,21 @@ async function withHostileFlow(
     nmA.close();
     nmB.close();
   }
+}
+
+/** Words of a port's user copy of the geometry that differ from the kernel's (its own copy, in kmem). */
+function geometryWordsOff(desc: PortDescriptor): number {
+  const g = Geometry.readKernel(desc.kmem);
+  const want = new Int32Array(g.slotsOfs / 4);
+  g.writeUser(want);
+  const have = new Int32Array(desc.mem, 0, want.length);
+  let off = 0;
+  const count = (from: number, to: number) => {
+    for (let i = from; i < to; i++) if (have[i] !== want[i]) off++;
+  };
+  count(0, g.ringsOfs / 4);
+  for (let id = 0; id < g.numRings; id++) count(g.ringWordBase(id), g.ringWordBase(id) + WORDS_PER_LINE);
+  return off;
 }
 
 /**

@@ -16,7 +16,8 @@ function flowB(label: string, b: HostileFlowReport): string {
   const k = b.kloop;
   const vale = b.vale ? `; switch: ${b.vale.tx} forwarded, ${b.vale.bad} bad, ${b.vale.drops} dropped` : '';
   return (
-    `flow B, ${label} guest on ${b.port}: ${b.sent ? `${norm(b.sent)} packets sent` : `${norm(b.writes)} writes`}, ${norm(b.kicks)} kicks; kloop: ${norm(k.errors)} syncs ` +
+    `flow B, ${label} guest on ${b.port}: ${b.sent ? `${norm(b.sent)} packets sent` : `${norm(b.writes)} writes`}, ${norm(b.kicks)} kicks, ` +
+    `${b.geometryWordsOff} geometry words left wrong (region header, netmap_if, ring constants); kloop: ${norm(k.errors)} syncs ` +
     `refused (errors), ${norm(k.syncs)} run, ${k.drops} slots dropped, ${k.irqs} irqs; ${b.drained} packets drained${vale}; ` +
     `kloop stopped ${f(b.stopMs, 0)} ms after the stop${b.error ? `; ERROR: ${b.error}` : ''}\n`
   );

@@ -168,7 +168,7 @@ export class KernelPort {
       if (first) reinitRing(r, kr);
       return kr;
     };
-    if (first) r.geometry.writeUserIf(r.i32, desc.ifIndex);
+    if (first) r.geometry.writeUser(r.i32);
     this.txk = all.tx.filter((id) => this.ids.tx.includes(id)).map(make);
     this.rxk = all.rx.filter((id) => this.ids.rx.includes(id)).map(make);
     if (first)

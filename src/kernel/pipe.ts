@@ -179,7 +179,13 @@ class PipeRx extends PipeSync {
     kr.hwtail = kr.peerTail();
   }
 
-  /** The receiver swapped in another buffer: the sender's slot takes it. */
+  /**
+   * The receiver swapped in another buffer: the sender's slot takes it. A swap that names
+   * no buffer is refused (counted as a drop): the sender's slot keeps its buffer, since
+   * the kernel never hands an honest sender an index that is not one. (A receiver that
+   * took that buffer out anyway now shares it with the sender: its own doing, on memory
+   * both ends hold.)
+   */
   private giveBack(kr: KRing, w: Int32Array, s: number, k: number): void {
     const idx = w[s];
     if (kr.r.validBuf(idx)) {

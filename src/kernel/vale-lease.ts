@@ -215,6 +215,19 @@ export class DestPort {
     return true;
   }
 
+  /**
+   * Without the lock (a hint): true when the lease at the front has had the same holder
+   * for LOCK_STALE_MS as seen from here, so a fold would revoke it. Two loads when no
+   * lease is pending; a clock read while one is.
+   */
+  frontStale(): boolean {
+    const k = this.k;
+    const first = k[this.lb + VL_LEASE_FIRST];
+    if (first === k[this.lb + VL_LEASE] >>> 16 || first >>> 0 >= this.n) return false;
+    const st = k[this.lb + valeRecordWord(this.n, VLR_STATE, first)];
+    return st > 0 && this.front.stale(st);
+  }
+
   /** Hands the slots of a dead sender's lease to the receiver empty. */
   private revoke(rec: number): void {
     const k = this.k;

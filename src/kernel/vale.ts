@@ -80,7 +80,8 @@ export const valePortType: PortType = {
     const view = takeSwitchView(h, d.name);
     const me: ValePortRef = { mem: d.mem, kmem: d.kmem, bell: d.bells[0], serial: d.serial };
     return {
-      backend: (id) => (id === TX_RING ? new ValeTx(view, d.portIndex, me, region.numSlots) : new ValeRx()),
+      backend: (id) =>
+        id === TX_RING ? new ValeTx(view, d.portIndex, me, region.numSlots) : new ValeRx(new DestPort(me)),
       detach: () => releaseSwitchView(view, h),
       leave: () => leaveSwitch(h.swmem, d.portIndex),
       counters: () => valeCounters(d.kmem),
@@ -333,6 +334,15 @@ class ValeTx implements SyncBackend {
 }
 
 class ValeRx implements SyncBackend {
+  /**
+   * `me`: this port as a destination. A sender that died mid-copy leaves its lease at the
+   * front of the ring, and the packets leased after it wait behind it until some sender
+   * folds again; if none comes (a ping waiting for its reply), the receiver's own rxsync
+   * must: when its tail has not moved and the lease at the front is stale, it folds
+   * (revoking that lease). Two loads when no lease is pending.
+   */
+  constructor(private readonly me: DestPort) {}
+
   sync(kr: KRing): void {
     const head = kr.rhead;
     if (kr.hwcur !== head) {
@@ -355,6 +365,11 @@ class ValeRx implements SyncBackend {
       kr.hwcur = head;
       // Senders compute their room from this: publish it.
       Atomics.store(kr.km.i32, kr.kb + KR_HWCUR, head);
+    }
+    if (kr.peerTail() === kr.hwtail && this.me.frontStale()) {
+      const tok = this.me.lock();
+      this.me.fold();
+      this.me.unlock(tok);
     }
     kr.hwtail = kr.peerTail();
   }

@@ -1,7 +1,8 @@
 /**
  * A hostile guest: given only what a guest VM holds (its port's region, its CSB, its
  * bell), it writes random values at full speed into everything it can write — its
- * rings' headers (head, cur, tail, flags and the constant words), their slots (buf_idx,
+ * rings' headers (head, cur, tail, flags and the constant words), the region header and
+ * its interface's netmap_if (the user's copy of the geometry), their slots (buf_idx,
  * len, flags with NS_MOREFRAG and NS_BUF_CHANGED), the buffers, every CSB word — and
  * kicks the bell. Values are biased towards the ones validation has to get right (in
  * range, near the host's hwcur/hwtail, off by one) so that many syncs are accepted and
@@ -10,8 +11,11 @@
  */
 import {
   BELL_SLEEP,
+  IF_BYTES,
+  IF_WORDS,
   NS_BUF_CHANGED,
   NS_MOREFRAG,
+  REGION_HEADER_BYTES,
   RING_HDR_WORDS,
   RING_NUM_SLOTS,
   RING_SLOTS_OFS,
@@ -28,6 +32,11 @@ export interface HostileOptions {
   /** Also scribble the rings' constant words (num_slots, buf_size, id, dir, slots_ofs). Default true. */
   constants?: boolean;
   /**
+   * Also scribble the region header (its two lines: the RH_* words) and the netmap_if of
+   * its interface: the user's copy of the geometry, which the kernel never reads. Default true.
+   */
+  header?: boolean;
+  /**
    * Kick at full speed (one write in 16 is a notify on the bell), not once per `step()` as
    * a guest kicks after a sync. Every Atomics.wait/notify in the process takes V8's one
    * futex-emulation lock, so a storm slows every other thread's sleeps and wake-ups.
@@ -37,9 +46,10 @@ export interface HostileOptions {
 
 // What one write aims at, by r & 15: 0-4 an atok head/cur pair (the values the kloop
 // validates), 5 any CSB word (ktoa, need-kick flags, the irq word), 6-7 a ring header
-// word, 8-12 a slot's buf_idx or len|flags word, 13-14 a buffer word, 15 the bell (a kick
-// in a storm).
+// word (with `header`, half of the 7s a region header or netmap_if word instead), 8-12 a
+// slot's buf_idx or len|flags word, 13-14 a buffer word, 15 the bell (a kick in a storm).
 const T_CSB_ANY = 5;
+const T_GEOMETRY = 7;
 const T_SLOT = 8;
 const T_BUF = 13;
 const T_KICK = 15;
@@ -69,6 +79,9 @@ export class HostileGuest {
   private readonly bufWords: number;
   private readonly hdrWords: number;
   private readonly firstHdrWord: number;
+  /** With `header`: the region header's and the interface's netmap_if word indices, and their values at start. */
+  private readonly geoWords: Int32Array;
+  private readonly geoValues: Int32Array;
 
   constructor(desc: GuestDescriptor, o: HostileOptions = {}) {
     if (desc === null || typeof desc !== 'object' || desc.type !== 'ptnet') {
@@ -104,6 +117,18 @@ export class HostileGuest {
     this.firstHdrWord = (o.constants ?? true) ? RING_NUM_SLOTS : RING_SLOTS_OFS + 1;
     this.kickStorm = o.kickStorm ?? false;
     this.hdrWords = RING_HDR_WORDS - this.firstHdrWord;
+    // Its interface is the one that lists its first ring (a guest finds its netmap_if so).
+    const ifIndex = Math.max(
+      0,
+      r.geometry.ifs.findIndex((f) => f.tx.includes(ids[0]) || f.rx.includes(ids[0])),
+    );
+    const ifWord = (r.geometry.ifsOfs + ifIndex * IF_BYTES) / 4;
+    const header = REGION_HEADER_BYTES / 4;
+    this.geoWords =
+      (o.header ?? true)
+        ? Int32Array.from({ length: header + IF_WORDS }, (_, i) => (i < header ? i : ifWord + i - header))
+        : new Int32Array(0);
+    this.geoValues = Int32Array.from(this.geoWords, (w) => r.i32[w]);
   }
 
   private rand(): number {
@@ -176,6 +201,8 @@ export class HostileGuest {
         Atomics.store(csb, this.head[e], h);
       } else if (what === T_CSB_ANY) {
         Atomics.store(csb, (r >>> 12) % csb.length, (r >>> 31) & 1 ? this.rand() : this.index(e));
+      } else if (what === T_GEOMETRY && this.geoWords.length > 0 && (r >>> 31) & 1) {
+        this.scribbleGeometry(e);
       } else if (what < T_SLOT) {
         mem[this.hdr[e] + this.firstHdrWord + ((r >>> 12) % this.hdrWords)] =
           (r >>> 31) & 1 ? this.rand() : this.index(e);
@@ -193,6 +220,17 @@ export class HostileGuest {
     }
     if (!this.kickStorm) this.kick();
     this.writes += n;
+  }
+
+  /**
+   * One write into the region header or the netmap_if: anything, a ring index, or the
+   * word's own value off by one (which a lax check would take for the real one).
+   */
+  private scribbleGeometry(e: number): void {
+    const x = this.rand();
+    const k = (x >>> 2) % this.geoWords.length;
+    const v = (x & 3) === 0 ? this.rand() : (x & 3) === 1 ? this.index(e) : this.geoValues[k] + (x & 1 ? 1 : -1);
+    this.i32[this.geoWords[k]] = v;
   }
 
   private kick(): void {

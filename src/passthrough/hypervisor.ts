@@ -38,7 +38,7 @@ export function passThrough(desc: PortDescriptor): { guest: GuestDescriptor; klo
   // as netmap reinitialises a ring on register. A port in use is left alone (its kloop,
   // which opens it exclusively, gets EBUSY).
   const free = Atomics.load(k, kifWordBase(region.numRings, desc.ifIndex) + KIF_USERS) === 0;
-  if (free) region.geometry.writeUserIf(region.i32, desc.ifIndex);
+  if (free) region.geometry.writeUser(region.i32);
   rings.forEach((id, e) => {
     const hwcur = k[kringWordBase(id) + KR_HWCUR];
     const hwtail = k[kringWordBase(id) + KR_HWTAIL];
