@@ -9,7 +9,7 @@ import { Netmap } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { passThrough } from '../src/passthrough/hypervisor.js';
 import { Kloop } from '../src/passthrough/kloop.js';
-import type { Port } from '../src/port.js';
+import { POLLERR, POLLIN, POLLOUT, type Port } from '../src/port.js';
 
 function setup(ringSize = 16) {
   const nm = new Netmap();
@@ -150,5 +150,42 @@ describe('passthrough through the CSB', () => {
     const errors = [...k.port.txk, ...k.port.rxk].reduce((t, kr) => t + kr.counters()[4], 0);
     expect(errors).toBeGreaterThan(0);
     expect(host.name).toBe('pt{');
+  });
+});
+
+describe("the guest kernel's sync prologue (netmap's, in the guest)", () => {
+  it('a broken head on a guest TX ring: poll returns POLLERR, the ring is reset and nothing reaches the host', () => {
+    const { peer, g, k } = setup();
+    send(g.tx, 3, 0);
+    g.txsync();
+    k.step();
+    const hdr = { head: g.tx.head, tail: g.tx.tail };
+    g.tx.head = 99; // outside a ring of 16
+    expect(g.poll(POLLOUT, 0) & POLLERR).toBe(POLLERR);
+    expect(g.counters().errors).toBe(1);
+    expect({ head: g.tx.head, cur: g.tx.cur, tail: g.tx.tail }).toEqual({
+      head: hdr.head,
+      cur: hdr.head,
+      tail: hdr.tail,
+    });
+    k.step();
+    peer.rxsync();
+    expect(drain(peer.rx)).toEqual([0, 1, 2]);
+  });
+
+  it('a head moved backwards on a guest RX ring: rxsync is refused, poll(POLLIN) returns POLLERR', () => {
+    const { peer, g, k } = setup();
+    send(peer.tx, 4, 0);
+    peer.txsync();
+    k.step();
+    g.rxsync();
+    expect(drain(g.rx)).toEqual([0, 1, 2, 3]);
+    expect(g.rxsync()).toBe(true);
+    g.rx.head = 1; // behind what it released: impossible
+    expect(g.rxsync()).toBe(false);
+    expect(g.rx.head).toBe(4);
+    g.rx.cur = 7; // past the tail
+    expect(g.poll(POLLIN, 0) & POLLERR).toBe(POLLERR);
+    expect(g.counters().errors).toBe(2);
   });
 });

@@ -8,7 +8,7 @@ import { BELL_SLEEP, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_KICK } from '../../sh
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { wakeSleeper } from '../kernel/kring.js';
-import { POLLIN, POLLOUT } from '../port.js';
+import { POLLERR, POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
 import { type Spinnable, spinPoll } from '../spin.js';
 import { Csb } from './csb.js';
@@ -23,9 +23,12 @@ export class GuestPort implements Spinnable {
   private readonly region: RegionViews;
   private readonly csb: Csb;
   private readonly bell: Int32Array;
-  /** Per CSB entry: the ring's header word base and the head last published. */
+  /** Per CSB entry: the ring's header word base, the head last published and the tail last set. */
   private readonly hdr: number[];
   private readonly published: Int32Array;
+  private readonly tails: Int32Array;
+  /** Syncs the guest kernel refused: the app's head/cur were impossible (the ring was reset). */
+  errors = 0;
 
   constructor(desc: GuestDescriptor) {
     if (desc === null || typeof desc !== 'object' || desc.type !== 'ptnet') {
@@ -47,6 +50,19 @@ export class GuestPort implements Spinnable {
     this.name = desc.name;
     this.hdr = ids.map((id) => this.region.ringWordBase(id));
     this.published = Int32Array.from(ids.map((_, e) => Atomics.load(this.csb.i32, this.csb.head(e))));
+    // The guest kernel's register: its rings start from the CSB (head = cur = the head the
+    // host knows, tail = its hwtail), whatever the app's memory held.
+    this.tails = Int32Array.from(ids, (_, e) => {
+      const t = Atomics.load(this.csb.i32, this.csb.hwtail(e));
+      return t >>> 0 < this.region.numSlots ? t : 0;
+    });
+    this.hdr.forEach((h, e) => {
+      const p = this.published[e] >>> 0 < this.region.numSlots ? this.published[e] : 0;
+      this.published[e] = p;
+      this.region.i32[h + RING_HEAD] = p;
+      this.region.i32[h + RING_CUR] = p;
+      this.region.i32[h + RING_TAIL] = this.tails[e];
+    });
     this.txRings = desc.tx.map((id) => new NetmapRing(this.region, id));
     this.rxRings = desc.rx.map((id) => new NetmapRing(this.region, id));
   }
@@ -72,13 +88,16 @@ export class GuestPort implements Spinnable {
   /** Sleeps that timed out with no interrupt raised although the ring was ready: lost wake-ups. */
   lateWakeups = 0;
 
+  /** txsync through the CSB; false if a ring's head/cur were impossible (it was reset, nothing published). */
   txsync(): boolean {
-    for (let e = 0; e < this.txRings.length; e++) this.sync(e);
-    return true;
+    let ok = true;
+    for (let e = 0; e < this.txRings.length; e++) ok = this.sync(e) && ok;
+    return ok;
   }
   rxsync(): boolean {
-    for (let e = this.txRings.length; e < this.hdr.length; e++) this.sync(e);
-    return true;
+    let ok = true;
+    for (let e = this.txRings.length; e < this.hdr.length; e++) ok = this.sync(e) && ok;
+    return ok;
   }
 
   /**
@@ -125,11 +144,11 @@ export class GuestPort implements Spinnable {
   check(events: number): number {
     let ready = 0;
     if (events & POLLOUT) {
-      this.txsync();
+      if (!this.txsync()) ready |= POLLERR;
       for (const r of this.txRings) if (r.cur !== r.tail) ready |= POLLOUT;
     }
     if (events & POLLIN) {
-      this.rxsync();
+      if (!this.rxsync()) ready |= POLLERR;
       for (const r of this.rxRings) if (r.cur !== r.tail) ready |= POLLIN;
     }
     return ready;
@@ -154,18 +173,47 @@ export class GuestPort implements Spinnable {
     }
   }
 
-  counters(): { kicks: number; sleeps: number; wakeups: number; lateWakeups: number } {
-    return { kicks: this.kicks, sleeps: this.sleeps, wakeups: this.wakeups, lateWakeups: this.lateWakeups };
+  counters(): { kicks: number; sleeps: number; wakeups: number; lateWakeups: number; errors: number } {
+    return {
+      kicks: this.kicks,
+      sleeps: this.sleeps,
+      wakeups: this.wakeups,
+      lateWakeups: this.lateWakeups,
+      errors: this.errors,
+    };
   }
 
   close(): void {}
 
-  /** One ring's sync through the CSB. The guest's own ring header is plain memory. */
-  private sync(e: number): void {
+  /**
+   * One ring's sync through the CSB. The guest's own ring header is plain memory. The
+   * guest kernel checks the app's head/cur first, as netmap's sync prologue does (the
+   * host's kloop checks again: this one protects the app from itself and gives it
+   * POLLERR): head and cur between the head last published and the tail last set, tail
+   * untouched; otherwise the ring is reset to those and nothing is published.
+   */
+  private sync(e: number): boolean {
     const c = this.csb;
     const i32 = this.region.i32;
     const h = this.hdr[e];
     const head = i32[h + RING_HEAD];
+    const cur = i32[h + RING_CUR];
+    const n = this.region.numSlots;
+    const from = this.published[e];
+    const tail = this.tails[e];
+    let dh = head - from;
+    if (dh < 0) dh += n;
+    let dc = cur - from;
+    if (dc < 0) dc += n;
+    let dt = tail - from;
+    if (dt < 0) dt += n;
+    if (head >>> 0 >= n || cur >>> 0 >= n || i32[h + RING_TAIL] !== tail || dh > dc || dc > dt) {
+      this.errors++;
+      i32[h + RING_HEAD] = from;
+      i32[h + RING_CUR] = from;
+      i32[h + RING_TAIL] = tail;
+      return false;
+    }
     // We are syncing: no interrupt needed for this ring right now.
     Atomics.store(c.i32, c.applNeedKick(e), 0);
     // cur before head: the host never sees a head past cur.
@@ -180,6 +228,10 @@ export class GuestPort implements Spinnable {
       }
     }
     const t = Atomics.load(c.i32, c.hwtail(e));
-    if (t >>> 0 < this.region.numSlots) i32[h + RING_TAIL] = t;
+    if (t >>> 0 < n) {
+      i32[h + RING_TAIL] = t;
+      this.tails[e] = t;
+    }
+    return true;
   }
 }
