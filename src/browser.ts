@@ -13,6 +13,7 @@ export { type EmulateOptions, emulateNic } from './emulated/nic.js';
 export { NetmapError, type NetmapErrorCode } from './errors.js';
 export { type PortAttachment, type PortType, registerPortType } from './kernel/attach.js';
 export { valeCounters } from './kernel/vale.js';
+export { LOG_LEVELS, type LogLevel, setLogLevel } from './log.js';
 export { type OpenMode, type ParsedName, parsePortName, type RingBinding } from './names.js';
 export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
 export { Csb } from './passthrough/csb.js';

@@ -1,7 +1,9 @@
+/**
+ * The package entry for Node: the library (everything the browser entry has) and the
+ * Node apps (pkt-gen pairs, chains and bridges on worker pools).
+ */
 import './node-platform.js';
 
-export * from '../shm/layout.js';
-export { RegionViews } from '../shm/views.js';
 export {
   Bridge,
   type BridgeOptions,
@@ -36,31 +38,5 @@ export {
   type PktGenRunResult,
   runPktGenPair,
 } from './apps/pktgen-run.js';
-export { type CountersByName, countersOf, sumCounters } from './counters.js';
-export { NetmapError, type NetmapErrorCode } from './errors.js';
-export { type PortAttachment, type PortType, registerPortType } from './kernel/attach.js';
-export { valeCounters } from './kernel/vale.js';
-export { LOG_LEVELS, type LogLevel, setLogLevel } from './log.js';
-export { type OpenMode, type ParsedName, parsePortName, type RingBinding } from './names.js';
-export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
-export { Csb } from './passthrough/csb.js';
-export { GuestPort } from './passthrough/guest.js';
-export { type GuestDescriptor, type KloopDescriptor, passThrough } from './passthrough/hypervisor.js';
-export { Kloop, type KloopResult } from './passthrough/kloop.js';
-export type { NetmapPort } from './port.js';
-export {
-  type AttachPortOptions,
-  type BaseDescriptor,
-  type PipeDescriptor,
-  POLLERR,
-  POLLIN,
-  POLLOUT,
-  Port,
-  type PortCounters,
-  type PortDescriptor,
-  type RingCounters,
-  type ValeDescriptor,
-} from './port.js';
-export { NetmapRing, ringEmpty, ringNext, ringSpace } from './ring.js';
+export * from './browser.js';
 export { createStopOrder, StopOrder, type StopOrderRef } from './stop-order.js';
-export { transferList } from './transfer.js';

@@ -38,20 +38,23 @@ function drain(p: Port): number {
   return n;
 }
 
+/** Worker code: sends one broadcast frame on `port` and closes it. */
+const BROADCAST_ONE_AND_CLOSE = `const tx = port.tx;
+const k = tx.cur;
+tx.buf(k).fill(0xff, 0, 6);
+tx.buf(k).set([2, 0, 0, 0, 0, 9], 6);
+tx.setLen(k, 60);
+tx.advance(tx.next(k));
+port.txsync();
+port.close();`;
+
 // A worker body that attaches `desc`, sends one broadcast frame and says so through
 // `ctl` (word 0: 1 done, 2 failed) without needing anyone's event loop.
 const SEND_ONE = `
 const ctl = new Int32Array(workerData.ctl);
 try {
   const port = lib.attachPort(workerData.desc);
-  const tx = port.tx;
-  const k = tx.cur;
-  tx.buf(k).fill(0xff, 0, 6);
-  tx.buf(k).set([2, 0, 0, 0, 0, 9], 6);
-  tx.setLen(k, 60);
-  tx.advance(tx.next(k));
-  port.txsync();
-  port.close();
+${BROADCAST_ONE_AND_CLOSE}
   Atomics.store(ctl, 0, 1);
 } catch (e) {
   Atomics.store(ctl, 0, 2);
@@ -106,14 +109,7 @@ Atomics.store(ctl, 0, 1);
 Atomics.notify(ctl, 0);
 // Blocked (no event loop turn) until the new port exists.
 while (Atomics.load(ctl, 1) === 0) Atomics.wait(ctl, 1, 0, 1000);
-const tx = port.tx;
-const k = tx.cur;
-tx.buf(k).fill(0xff, 0, 6);
-tx.buf(k).set([2, 0, 0, 0, 0, 9], 6);
-tx.setLen(k, 60);
-tx.advance(tx.next(k));
-port.txsync();
-port.close();
+${BROADCAST_ONE_AND_CLOSE}
 parentPort.postMessage('sent');
 `,
       { desc: nm.register('valeD3:a', { ringSize: 8 }), ctl: ctl.buffer },
@@ -142,14 +138,7 @@ const port = lib.attachPort(workerData.desc);
 // Messages queued before 'go' (the namespace posted the new port first) are taken in the
 // same turn of the loop; setImmediate runs after that turn.
 parentPort.once('message', () => setImmediate(() => {
-  const tx = port.tx;
-  const k = tx.cur;
-  tx.buf(k).fill(0xff, 0, 6);
-  tx.buf(k).set([2, 0, 0, 0, 0, 9], 6);
-  tx.setLen(k, 60);
-  tx.advance(tx.next(k));
-  port.txsync();
-  port.close();
+${BROADCAST_ONE_AND_CLOSE}
   parentPort.postMessage('sent');
 }));
 parentPort.postMessage('attached');
