@@ -15,6 +15,10 @@ import { ValeSwitch } from './kernel/vale-switch.js';
 import { parsePortName } from './names.js';
 import { type AttachPortOptions, Port } from './port.js';
 
+/**
+ * How a port is made (the sizes count only when the registration makes it). A region
+ * holds at most 2 GiB of buffers (MAX_REGION_BUF_BYTES): more is ENOMEM, naming the sizes.
+ */
 export interface PortOptions {
   /** Slots per ring (any size in [2, 16384], power of two or not). Default 1024. */
   ringSize?: number;

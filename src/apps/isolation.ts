@@ -271,6 +271,12 @@ async function withHostileFlow(
     const shared = countShared(aBufs, [pt.guest, pt.kloop]);
     const level = o.logLevel ?? logLevel();
     const stop = new AbortController();
+    // Flow A starts once flow B runs: else on a loaded machine flow A may be over before
+    // flow B's threads have done anything, and the comparison would measure nothing.
+    let bRunning: () => void = () => {};
+    const bGo = new Promise<void>((resolve) => {
+      bRunning = resolve;
+    });
     const honest = kind === 'honest';
     const opts: HostileOptions = { seed: o.seed ?? 1, kickStorm: kind === 'kick-storm' };
     const b = runSession<unknown>(
@@ -295,7 +301,7 @@ async function withHostileFlow(
           name: `host rx on ${peer.name}`,
         },
       ],
-      { seconds: 3600, reportMs: 1000, warmupMs: 0, signal: stop.signal },
+      { seconds: 3600, reportMs: 1000, warmupMs: 0, signal: stop.signal, onGo: bRunning },
     ).then(
       (s) => ({ s, error: undefined }),
       (e: unknown) => ({ s: undefined, error: e instanceof Error ? e.message : String(e) }),
@@ -303,6 +309,8 @@ async function withHostileFlow(
     const seen: Array<IntervalReport & { end: number }> = [];
     let a: PktGenRunResult;
     try {
+      // A flow B that fails to start ends the wait too (its error is reported below).
+      await Promise.race([bGo, b]);
       a = await flowA(o, port, nmA, seen);
     } finally {
       stop.abort();

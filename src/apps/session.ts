@@ -44,6 +44,8 @@ export interface SessionOptions {
   onInterval?: (r: IntervalReport) => void;
   /** Ends the run early, as if time were up: senders stop, the rest drain (a watchdog's way out). */
   signal?: AbortSignal;
+  /** Called once every role is in its loop and the session starts them (another flow can start then). */
+  onGo?: () => void;
 }
 
 export interface SessionResult<R> {
@@ -100,6 +102,7 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
       throw failure ?? new Error('roles did not start within 30 s');
     }
     ctl.go();
+    o.onGo?.();
     const start = performance.now();
     await Promise.race([sleep(o.warmupMs), sendersDone]);
     const intervals = await sample(stats[measured], start, o, sendersDone, () => over);
