@@ -17,7 +17,7 @@ import {
 
 /** One line of machine facts, as printed and written everywhere. */
 export function machineLine(m: Machine): string {
-  return `${m.cores} cores, ${m.cpu}, Node ${m.node}, ${m.platform} ${m.arch}, load average ${m.loadavg.join(' ')}`;
+  return `${m.cores} cores, ${m.cpuModel}, Node ${m.node}, ${m.platform} ${m.arch}, load average ${m.loadavg.join(' ')}`;
 }
 
 /** What stays fixed in a scenario's points (for titles and sentences): "pipe, host->host". */
@@ -84,7 +84,7 @@ function subtitle(doc: ResultsDoc): string[] {
   const kind = s.experiment === s.mode ? s.experiment : `${s.experiment} ${s.mode}`;
   const what = [fixedWhat(s), kind, ...fixed].filter(Boolean).join(', ');
   const m = doc.machine;
-  return [`${what}, ${s.base.seconds} s per point`, `${m.cores} cores, ${m.cpu}, Node ${m.node}`];
+  return [`${what}, ${s.base.seconds} s per point`, `${m.cores} cores, ${m.cpuModel}, Node ${m.node}`];
 }
 
 /** The main plot: Mpps (ping: median RTT, bars min-p99, log scale) against x, one line per series. */

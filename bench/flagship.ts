@@ -47,6 +47,9 @@ export interface HeadlineRow {
   mppsMax: number;
   kicksPerPacket: number | null;
   irqsPerPacket: number | null;
+  /** CPU minus idle spin per packet, summed over the threads; the rate with a core per thread (null where unavailable). */
+  busyNsPerPacket: number | null;
+  projectedMpps: number | null;
   threads: number;
   cores: number;
 }
@@ -90,6 +93,7 @@ export interface FlagshipResult {
 
 const f = (v: number, d = 2): string => v.toFixed(d);
 const sci = (v: number | null): string => (v === null ? '-' : v === 0 ? '0' : v.toExponential(2));
+const opt = (v: number | null, d = 2): string => (v === null ? '-' : f(v, d));
 
 function ratios(rows: HeadlineRow[], pairs: Array<[string, string]>): Ratio[] {
   const out: Ratio[] = [];
@@ -106,7 +110,17 @@ function ratios(rows: HeadlineRow[], pairs: Array<[string, string]>): Ratio[] {
 
 /** The headline table as aligned text. */
 export function formatHeadline(s: FlagshipSummary, reportPath: string): string {
-  const head = ['port', 'direction', 'Mpps', '(min-max)', 'kicks/pkt', 'irqs/pkt', 'threads/cores'];
+  const head = [
+    'port',
+    'direction',
+    'Mpps',
+    '(min-max)',
+    'kicks/pkt',
+    'irqs/pkt',
+    'busy ns/pkt',
+    'proj. Mpps',
+    'threads/cores',
+  ];
   const rows = s.rows.map((r) => [
     r.port,
     r.direction,
@@ -114,9 +128,11 @@ export function formatHeadline(s: FlagshipSummary, reportPath: string): string {
     `(${f(r.mppsMin)}-${f(r.mppsMax)})`,
     sci(r.kicksPerPacket),
     sci(r.irqsPerPacket),
+    opt(r.busyNsPerPacket, 1),
+    opt(r.projectedMpps),
     `${r.threads}/${r.cores}`,
   ]);
-  const right = [false, false, true, false, true, true, true];
+  const right = [false, false, true, false, true, true, true, true, true];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     `  ${cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ')}`.trimEnd();
@@ -125,6 +141,7 @@ export function formatHeadline(s: FlagshipSummary, reportPath: string): string {
     `pkt-gen tx -> rx, ${st.len}-byte frames, batch ${st.batch}, ring ${st.ring}: Mpps is the median of ${st.seconds} s of 250 ms intervals (min-max)`,
     line(head),
     ...rows.map(line),
+    "  busy ns/pkt: CPU time minus idle spin per packet, summed over the threads; proj. Mpps: 1000 / the busiest thread's, the rate with a core per thread",
     '',
   ];
   if (s.passthroughVsEmulated.length > 0) {
@@ -176,12 +193,14 @@ function partialLine(s: FlagshipSummary): string | null {
 function markdownHeadline(s: FlagshipSummary): string {
   const rows = s.rows.map(
     (r) =>
-      `| ${r.port} | ${r.direction} | ${f(r.mpps)} | ${f(r.mppsMin)}-${f(r.mppsMax)} | ${sci(r.kicksPerPacket)} | ${sci(r.irqsPerPacket)} | ${r.threads}/${r.cores} |`,
+      `| ${r.port} | ${r.direction} | ${f(r.mpps)} | ${f(r.mppsMin)}-${f(r.mppsMax)} | ${sci(r.kicksPerPacket)} | ${sci(r.irqsPerPacket)} | ${opt(r.busyNsPerPacket, 1)} | ${opt(r.projectedMpps)} | ${r.threads}/${r.cores} |`,
   );
   return [
-    '| port | direction | Mpps | min-max | kicks/pkt | irqs/pkt | threads/cores |',
-    '| :--- | :--- | ---: | ---: | ---: | ---: | ---: |',
+    '| port | direction | Mpps | min-max | kicks/pkt | irqs/pkt | busy ns/pkt | proj. Mpps | threads/cores |',
+    '| :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows,
+    '',
+    "busy ns/pkt: CPU time minus idle spin per packet, summed over the point's threads; proj. Mpps: the rate with a core per thread, 1000 / the busiest thread's busy ns per packet (README, CPU accounting).",
   ].join('\n');
 }
 
@@ -299,6 +318,8 @@ export async function runFlagship(o: FlagshipOptions = {}): Promise<FlagshipResu
       mppsMax: r.metrics!.mppsMax,
       kicksPerPacket: r.metrics!.kicksPerPacket,
       irqsPerPacket: r.metrics!.irqsPerPacket,
+      busyNsPerPacket: r.metrics!.busyNsPerPacket,
+      projectedMpps: r.metrics!.projectedMpps,
       threads: r.metrics!.threads,
       cores: r.metrics!.cores,
     }));

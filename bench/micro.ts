@@ -36,7 +36,7 @@ export interface MicroLine {
 export interface MicroResult {
   results: MicroLine[];
   cores: number;
-  cpu: string;
+  cpuModel: string;
   node: string;
 }
 
@@ -191,7 +191,12 @@ export async function runMicroBench(o: { timeMs?: number } = {}): Promise<MicroR
     }
   }
   if (sink === Number.MIN_SAFE_INTEGER) lines.push({ name: 'never', ns: 0, nsMin: 0, nsP99: 0 }); // keeps sink alive
-  return { results: lines, cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
+  return {
+    results: lines,
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+  };
 }
 
 /**
@@ -314,5 +319,5 @@ export function formatMicro(r: MicroResult): string {
         ? `  ${l.gbps.toFixed(1).padStart(6)} Gbit/s  ${l.vsBufferCopy?.toFixed(2)}x Buffer.copy`
         : ''),
   );
-  return `${rows.join('\n')}\n  (median ns per operation, min-p99; ${r.cores} cores, ${r.cpu}, Node ${r.node})\n`;
+  return `${rows.join('\n')}\n  (median ns per operation, min-p99; ${r.cores} cores, ${r.cpuModel}, Node ${r.node})\n`;
 }

@@ -47,7 +47,7 @@ export interface PeersResult {
   results: PeerLine[];
   cores: number;
   node: string;
-  cpu: string;
+  cpuModel: string;
   /** Measured seconds per variant. */
   seconds: number;
 }
@@ -107,7 +107,13 @@ export async function runPeersBench(o: PeersOptions = {}): Promise<PeersResult> 
     const ring = RingBuffer.getStorageForCapacity(RING_RECORDS * len, Uint8Array);
     add('ringbuf.js', await next(() => runPeerPair('ringbuf.js', p, ring)));
   }
-  return { results, cores: availableParallelism(), node: process.version, cpu: cpus()[0]?.model ?? 'unknown', seconds };
+  return {
+    results,
+    cores: availableParallelism(),
+    node: process.version,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    seconds,
+  };
 }
 
 /** One baseline: a sender and a receiver role, run as a measured session. */

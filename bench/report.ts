@@ -39,12 +39,18 @@ const METRIC_COLUMNS = [
   'rttMedianUs',
   'rttP99Us',
   'rttMaxUs',
+  'cpuNsPerPacket',
+  'spinNsPerPacket',
+  'busyNsPerPacket',
+  'projectedMpps',
 ] as const;
 
 /**
  * Every CSV column and where its value comes from; numbers are the JSON's numbers. A
  * parameter the experiment does not have (peers: port) is empty. Every row carries the
- * machine (cpu, node; cores is a metric), so a CSV on its own still says where it ran.
+ * machine (cpuModel, node; cores is a metric), so a CSV on its own still says where it ran.
+ * The CPU accounting columns are the sums over the point's threads (the per-thread list
+ * is in points.json).
  */
 export const CSV_COLUMNS: ReadonlyArray<[string, (r: PointRecord, doc: ResultsDoc) => Cell]> = [
   ['point', (r) => r.point],
@@ -52,7 +58,7 @@ export const CSV_COLUMNS: ReadonlyArray<[string, (r: PointRecord, doc: ResultsDo
   ['line', (r) => r.line],
   ...SWEEP_PARAMS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => paramValue(r.params, k) ?? null]),
   ...METRIC_COLUMNS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => r.metrics?.[k] ?? null]),
-  ['cpu', (_r, doc) => doc.machine.cpu],
+  ['cpuModel', (_r, doc) => doc.machine.cpuModel],
   ['node', (_r, doc) => doc.machine.node],
   ['error', (r) => r.error],
 ];
@@ -102,6 +108,11 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
     ['kicks/pkt', (r) => sci(m(r).kicksPerPacket)],
     ['irqs/pkt', (r) => sci(m(r).irqsPerPacket)],
   ];
+  // CPU accounting: busy ns per packet summed over threads, the rate with a core per thread.
+  const cpu: Array<[string, (r: PointRecord) => string]> = [
+    ['busy ns/pkt', (r) => opt(m(r).busyNsPerPacket, 1)],
+    ['proj. Mpps', (r) => opt(m(r).projectedMpps)],
+  ];
   switch (s.experiment) {
     case 'peers':
       return [...mpps, ['pipe is', (r) => `${f(m(r).ratioToPipe ?? 0, 1)}x`]];
@@ -116,7 +127,7 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
         threads,
       ];
     case 'chain':
-      return [...mpps, ...kicks, ['drops', (r) => String(m(r).drops ?? '-')], threads];
+      return [...mpps, ...kicks, ['drops', (r) => String(m(r).drops ?? '-')], ...cpu, threads];
     case 'pktgen':
       return [
         ...mpps,
@@ -125,6 +136,7 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
         ['sleeps/pkt', (r) => sci(m(r).sleepsPerPacket)],
         ['avg batch', (r) => (m(r).avgBatch === null ? '-' : f(m(r).avgBatch!, 1))],
         ['drops', (r) => String(m(r).drops ?? '-')],
+        ...cpu,
         threads,
         ...(s.mode === 'ping'
           ? ([

@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runChain } from '../src/apps/chain-run.js';
+import type { CpuAccounting, ThreadCpuFigures } from '../src/apps/cputime.js';
 import { type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot } from '../src/paths.js';
@@ -70,6 +71,15 @@ export interface Metrics {
   rttMedianUs: number | null;
   rttP99Us: number | null;
   rttMaxUs: number | null;
+  /**
+   * CPU accounting (pktgen, ping, chain; null elsewhere and where a thread's CPU time is
+   * unavailable): CPU and idle-spin ns per packet summed over the threads, busy (CPU minus
+   * spin) summed, and the rate projected for a core per thread (see README).
+   */
+  cpuNsPerPacket: number | null;
+  spinNsPerPacket: number | null;
+  busyNsPerPacket: number | null;
+  projectedMpps: number | null;
 }
 
 export interface PointRecord {
@@ -86,10 +96,13 @@ export interface PointRecord {
   metrics: Metrics | null;
   /** The per-interval rates the median is over (JSON only). */
   intervalMpps: number[];
+  /** Per thread: CPU and idle-spin ns per packet, run-queue wait % (JSON only; null where not measured). */
+  cpuThreads: ThreadCpuFigures[] | null;
 }
 
 export interface Machine {
-  cpu: string;
+  /** The CPU model. */
+  cpuModel: string;
   cores: number;
   node: string;
   platform: string;
@@ -134,6 +147,8 @@ export interface Measurement {
   metrics: Metrics | null;
   error: string | null;
   intervalMpps: number[];
+  /** Per thread CPU figures, where the experiment measures them. */
+  cpuThreads?: ThreadCpuFigures[];
 }
 
 export interface ExperimentRunner {
@@ -169,6 +184,24 @@ export function makeMetrics(
     rttMedianUs: m.rttMedianUs ?? null,
     rttP99Us: m.rttP99Us ?? null,
     rttMaxUs: m.rttMaxUs ?? null,
+    cpuNsPerPacket: m.cpuNsPerPacket ?? null,
+    spinNsPerPacket: m.spinNsPerPacket ?? null,
+    busyNsPerPacket: m.busyNsPerPacket ?? null,
+    projectedMpps: m.projectedMpps ?? null,
+  };
+}
+
+/** A run's CPU accounting as metrics: the sums over its threads. */
+export function cpuMetrics(
+  c: CpuAccounting,
+): Pick<Metrics, 'cpuNsPerPacket' | 'spinNsPerPacket' | 'busyNsPerPacket' | 'projectedMpps'> {
+  const sum = (k: 'cpuNsPerPacket' | 'spinNsPerPacket') =>
+    c.available && c.threads.every((t) => t[k] !== null) ? c.threads.reduce((a, t) => a + t[k]!, 0) : null;
+  return {
+    cpuNsPerPacket: sum('cpuNsPerPacket'),
+    spinNsPerPacket: sum('spinNsPerPacket'),
+    busyNsPerPacket: c.busyNsPerPacket,
+    projectedMpps: c.projectedMpps,
   };
 }
 
@@ -195,6 +228,7 @@ function pktgenMetrics(r: PktGenRunResult): Metrics {
     rttMedianUs: rtt?.median,
     rttP99Us: rtt?.p99,
     rttMaxUs: rtt?.max,
+    ...cpuMetrics(r.cpu),
   });
 }
 
@@ -238,7 +272,7 @@ async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal): Promi
   });
   const metrics = pktgenMetrics(r);
   const error = ping && metrics.rttMedianUs === null ? 'no round trip completed' : null;
-  return [{ variant: null, metrics, error, intervalMpps: r.intervals.map((i) => i.mpps) }];
+  return [{ variant: null, metrics, error, intervalMpps: r.intervals.map((i) => i.mpps), cpuThreads: r.cpu.threads }];
 }
 
 /** A sender/receiver pair's point: measured time, warm-up, pool start-up. */
@@ -277,8 +311,17 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         intervals: r.intervals.length,
         threads: r.threads,
         cores: r.cores,
+        ...cpuMetrics(r.cpu),
       });
-      return [{ variant: null, metrics, error: null, intervalMpps: r.intervals.map((i) => i.mpps) }];
+      return [
+        {
+          variant: null,
+          metrics,
+          error: null,
+          intervalMpps: r.intervals.map((i) => i.mpps),
+          cpuThreads: r.cpu.threads,
+        },
+      ];
     },
   },
   peers: {
@@ -360,7 +403,7 @@ export const FILES = {
 
 export function machineFacts(): Machine {
   return {
-    cpu: cpus()[0]?.model ?? 'unknown',
+    cpuModel: cpus()[0]?.model ?? 'unknown',
     cores: availableParallelism(),
     node: process.version,
     platform: platform(),
@@ -512,6 +555,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
           error: m.error,
           metrics: m.metrics,
           intervalMpps: m.intervalMpps,
+          cpuThreads: m.cpuThreads ?? null,
         }),
       );
       if (recs.some((r) => r.metrics === null && !r.error?.startsWith('skipped'))) failed++;

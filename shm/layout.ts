@@ -113,6 +113,11 @@ export const KR_PEER_TAIL = 0;
 export const KR_HWCUR = PAIR_WORDS + 0;
 export const KR_HWTAIL = PAIR_WORDS + 1;
 export const KR_BUSY = PAIR_WORDS + 2;
+// The ring's sleeper, before it sleeps, says how much news is worth waking it for: wake
+// it once the tail has moved KR_EV_WANT slots past KR_EV_START (0 or 1: any news). Read by
+// wakers only when the sleep bit is set (src/kernel/notify.ts).
+export const KR_EV_START = PAIR_WORDS + 3;
+export const KR_EV_WANT = PAIR_WORDS + 4;
 // pair 2: counters (Float64), written by the owner only
 export const KR_COUNTERS_BYTE = 4 * CACHE_LINE_BYTES;
 export const KC_SYNCS = 0;
@@ -216,10 +221,16 @@ export const ATOK_HEAD = 0;
 export const ATOK_CUR = 1;
 export const ATOK_APPL_NEED_KICK = 2;
 export const ATOK_SYNC_FLAGS = 3;
+/** With appl_need_kick: interrupt the guest once hwtail has moved WANT slots past START (virtio's used_event). */
+export const ATOK_APPL_EV_START = 4;
+export const ATOK_APPL_EV_WANT = 5;
 export const CSB_KTOA = WORDS_PER_LINE; // word offset of the ktoa line inside an entry
 export const KTOA_HWCUR = 0;
 export const KTOA_HWTAIL = 1;
 export const KTOA_KERN_NEED_KICK = 2;
+/** With kern_need_kick: the guest kicks once head has moved WANT slots past START (virtio's avail_event). */
+export const KTOA_KERN_EV_START = 3;
+export const KTOA_KERN_EV_WANT = 4;
 /**
  * After the entries, one line: the irq word (host -> guest). A kick (guest -> host) is a
  * wake-up on the interface's bell, which also carries the peer's news to the kloop.

@@ -5,11 +5,15 @@
  * sleep. Shared so both sleep by the same no-lost-wake-up rule.
  */
 import { BELL_SLEEP, SLEEP_KICK, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
-import { spinIterations } from './spin.js';
+import { type NotifyPolicy, SpinWindow } from './kernel/notify.js';
+import { idleMark, idleSteps, spinIterations } from './spin.js';
+import { traceSleep } from './trace.js';
 
 export interface HostLoopOptions {
-  /** Stay awake this long after the last work before sleeping (µs). */
+  /** Stay awake this long after the last work before sleeping (µs): a budget the adaptive policy adapts within. */
   lingerUs: number;
+  /** The notify policy (adaptive: the linger grows and shrinks as guest halt-polling's window does). */
+  notify?: NotifyPolicy;
   /** Never sleep (the guest then never needs to kick). */
   busyWait: boolean;
   /** Longest sleep, so `stop` is seen even if nothing wakes the thread (ms). */
@@ -28,6 +32,10 @@ export interface HostLoopHooks {
   beforeSleep(): void;
   /** Called after waking or deciding not to sleep. */
   afterSleep(): void;
+  /** The sleep's bound (ms), given the stop-check period (a kloop that asked for a batch sleeps less). */
+  sleepMs?(pollMs: number): number;
+  /** After a sleep that timed out with work there: was it at least what was asked (a lost wake-up)? */
+  owed?(): boolean;
   /**
    * True while input published before the stop still waits to be moved (descriptors
    * waiting for room in the host ring, host packets waiting for guest buffers): the stop
@@ -50,8 +58,9 @@ export const DRAIN_MS = 2000;
 export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResult {
   const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
   // One step costs about eight loads: the linger budget is counted in steps, not read
-  // from a clock (a clock read allocates).
-  const lingerSteps = Math.ceil(spinIterations(o.lingerUs) / 8);
+  // from a clock (a clock read allocates). The adaptive policy moves it within the budget.
+  const linger = new SpinWindow(o.notify ?? 'asleep', o.busyWait ? 0 : o.lingerUs);
+  let lingerSteps = Math.ceil(spinIterations(linger.us) / 8);
   let sleeps = 0;
   let wakeups = 0;
   let late = 0;
@@ -60,28 +69,37 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
   for (;;) {
     if ((iter++ & 63) === 0 && o.stop()) break;
     if (h.step()) {
+      if (idle !== 0) idleSteps(idle);
       idle = 0;
       continue;
     }
-    if (o.busyWait || ++idle < lingerSteps) continue;
+    if ((++idle & 255) === 0) idleMark(idle);
+    if (o.busyWait || idle < lingerSteps) continue;
     h.beforeSleep();
     Atomics.store(h.bell, BELL_SLEEP, bits);
     // Re-check after saying we sleep: news published after this point comes with a notify.
     let timedOut = false;
     if (!h.step()) {
       sleeps++;
-      const r = Atomics.wait(h.bell, BELL_SLEEP, bits, o.pollMs);
+      const slept = performance.now();
+      const r = Atomics.wait(h.bell, BELL_SLEEP, bits, h.sleepMs?.(o.pollMs) ?? o.pollMs);
+      traceSleep(slept);
       if (r === 'ok') wakeups++;
       timedOut = r === 'timed-out';
+      linger.learn((performance.now() - slept) * 1000);
+      lingerSteps = Math.ceil(spinIterations(linger.us) / 8);
     }
     // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
     const unwoken = Atomics.exchange(h.bell, BELL_SLEEP, 0) === bits && timedOut;
     h.afterSleep();
-    // Work waiting then was published while we slept, and its wake-up was lost.
-    if (unwoken && h.step()) late++;
+    // Work waiting then was published while we slept, and its wake-up was lost (unless
+    // it was less than the sleeper asked for: then the bounded sleep was the rule).
+    if (unwoken && h.step() && (h.owed?.() ?? true)) late++;
+    idleSteps(idle);
     idle = 0;
     iter = 0;
   }
+  idleSteps(idle);
   // Drain: whatever was published before the stop goes through, also what waits for the
   // peer to make room. Bounded in time: a guest that keeps publishing (a hostile one, or
   // one still running) cannot hold the host thread.

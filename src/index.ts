@@ -23,6 +23,7 @@ export {
   runChain,
 } from './apps/chain-run.js';
 export { Control, RoleStats, STOP_ALL, STOP_SENDERS } from './apps/control.js';
+export type { CpuAccounting, ThreadCpu, ThreadCpuFigures } from './apps/cputime.js';
 export { BROADCAST_MAC, type Mac, parseMac, SEQ_OFFSET, writeFrame } from './apps/frame.js';
 export {
   PKTGEN_MODES,

@@ -1,4 +1,5 @@
 import { NetmapError } from './errors.js';
+import type { NotifyPolicy } from './kernel/notify.js';
 
 /** Which rings of a port end a registration binds: all of them, or one direction (netmap's /T, /R). */
 export type RingBinding = 'all' | 'tx' | 'rx';
@@ -10,6 +11,8 @@ export interface OpenMode {
   rings: RingBinding;
   /** poll() without POLLOUT leaves pending TX slots alone (netmap's NETMAP_NO_TX_POLL). */
   noTxPoll?: boolean;
+  /** When a sleeping peer is worth waking (src/kernel/notify.ts); default 'asleep'. */
+  notify?: NotifyPolicy;
 }
 
 export type ParsedName = (

@@ -6,6 +6,8 @@ import {
   BELL_SLEEP,
   KC_SLEEPS,
   KC_WAKEUPS,
+  KR_EV_START,
+  KR_EV_WANT,
   RING_CUR,
   RING_HEAD,
   RING_TAIL,
@@ -21,8 +23,10 @@ import { type BaseDescriptor, KernelPort } from './kernel/attach.js';
 export type { BaseDescriptor, PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
 
 import type { KRing } from './kernel/kring.js';
+import { checkNotifyPolicy, type NotifyPolicy, SpinWindow, WakeWant } from './kernel/notify.js';
 import { NetmapRing } from './ring.js';
 import { type Spinnable, spinPoll } from './spin.js';
+import { TR_RXSYNC, TR_TXSYNC, trace, tracer, traceSleep } from './trace.js';
 
 /** What an app needs of a port: a host Port, or a guest's GuestPort (passthrough). */
 export interface NetmapPort {
@@ -55,6 +59,8 @@ export interface PortCounters {
 }
 
 export interface AttachPortOptions {
+  /** When a sleeping peer is worth waking (default the registration's, else 'asleep'). */
+  notify?: NotifyPolicy;
   /** Hold the port alone: refused if anyone holds it, and keeps everyone out (netmap's /x). */
   exclusive?: boolean;
   /**
@@ -69,6 +75,13 @@ const SYNC_OK = 0;
 const SYNC_RESET = 1;
 const SYNC_BUSY = 2;
 
+/** Traces a sync that moved a ring's hwcur on from `from` (tracing on only). */
+function traceSync(kr: KRing, from: number): void {
+  let moved = kr.hwcur - from;
+  if (moved < 0) moved += kr.numSlots;
+  trace(kr.tx ? TR_TXSYNC : TR_RXSYNC, moved);
+}
+
 export class Port implements Spinnable {
   readonly name: string;
   readonly txRings: readonly NetmapRing[];
@@ -81,6 +94,14 @@ export class Port implements Spinnable {
   txPoll: boolean;
   /** Extra buffers the registration asked for and the region's pool holds (netmap's nr_extra_bufs, out). */
   readonly extraBufs: number;
+  /** When a sleeping peer is worth waking, and how this port sleeps (src/kernel/notify.ts). */
+  readonly notify: NotifyPolicy;
+  private readonly txWant: WakeWant[];
+  private readonly rxWant: WakeWant[];
+  /** What each ring of interest asked for at the last sleep (TX rings, then RX), and from where. */
+  private readonly asked: Int32Array;
+  private readonly askedFrom: Int32Array;
+  private spin: SpinWindow | null = null;
   // Kernel state is JS-private: nothing reachable from a Port leads to another port.
   readonly #k: KernelPort;
   private readonly region: RegionViews;
@@ -102,6 +123,11 @@ export class Port implements Spinnable {
     this.bell = k.bell;
     this.txPoll = !(o.noTxPoll ?? desc.mode?.noTxPoll ?? false);
     this.extraBufs = Number.isInteger(desc.extraBufs) ? (desc.extraBufs as number) : 0;
+    this.notify = checkNotifyPolicy(o.notify ?? desc.mode?.notify ?? 'asleep');
+    this.txWant = k.txk.map((kr) => new WakeWant(this.notify, kr.numSlots, true));
+    this.rxWant = k.rxk.map((kr) => new WakeWant(this.notify, kr.numSlots, false));
+    this.asked = new Int32Array(k.txk.length + k.rxk.length);
+    this.askedFrom = new Int32Array(k.txk.length + k.rxk.length);
     this.txRings = k.txk.map((kr) => new NetmapRing(k.region, kr.id));
     this.rxRings = k.rxk.map((kr) => new NetmapRing(k.region, kr.id));
   }
@@ -147,14 +173,17 @@ export class Port implements Spinnable {
     const bits = this.sleepBits(events);
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    ready = spinPoll(this, events, spinUs, timeoutMs);
+    ready = spinPoll(this, events, this.window(spinUs).us, timeoutMs);
     if (ready !== 0) return ready;
+    // About to sleep: what this port produced goes to its consumers now, whatever they
+    // asked for (it cannot add more news while it sleeps).
+    this.flush();
     const start = performance.now();
     for (;;) {
-      // Say we sleep, re-check, then wait: a peer that publishes after our re-check
-      // sees the flag and notifies, so no wake-up is lost. The bits are or-ed in: other
-      // users of this port may sleep on the same word.
-      const word = Atomics.or(this.bell, BELL_SLEEP, bits) | bits;
+      // Say what news is worth a wake-up, that we sleep, re-check, then wait: a peer that
+      // publishes after our re-check sees the flag and notifies, so no wake-up is lost.
+      // The bits are or-ed in: other users of this port may sleep on the same word.
+      const word = this.arm(events, bits);
       ready = this.check(events);
       if (ready !== 0) {
         this.clearSleep(bits);
@@ -166,13 +195,18 @@ export class Port implements Spinnable {
         return 0;
       }
       this.countSleep(events, KC_SLEEPS);
-      const r = Atomics.wait(this.bell, BELL_SLEEP, word, left);
+      const slept = performance.now();
+      const r = Atomics.wait(this.bell, BELL_SLEEP, word, this.bound(left));
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
       // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
       const unwoken = (this.clearSleep(bits) & bits) === bits && r === 'timed-out';
       ready = this.check(events);
+      const owed = this.learn(events);
+      traceSleep(slept);
       if (ready !== 0) {
-        if (unwoken) this.lateWakeups++;
+        // Lost only if a waker owed us a notify: news below what we asked is not.
+        if (unwoken && owed) this.lateWakeups++;
+        this.spin?.learn((performance.now() - slept) * 1000);
         return ready;
       }
     }
@@ -183,22 +217,26 @@ export class Port implements Spinnable {
     const bits = this.sleepBits(events);
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
+    this.flush();
     const start = performance.now();
     // A pending waitAsync does not keep Node alive: hold a timer while we wait.
     const keepAlive = setInterval(() => {}, 1 << 30);
     try {
       for (;;) {
-        const word = Atomics.or(this.bell, BELL_SLEEP, bits) | bits;
+        const word = this.arm(events, bits);
         ready = this.check(events);
         if (ready !== 0) break;
         const left = timeoutMs < 0 ? Number.POSITIVE_INFINITY : timeoutMs - (performance.now() - start);
         if (left <= 0) break;
         this.countSleep(events, KC_SLEEPS);
-        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, word, left);
+        const slept = performance.now();
+        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, word, this.bound(left));
         const r = w.async ? await w.value : w.value;
+        traceSleep(slept);
         if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
         this.clearSleep(bits);
         ready = this.check(events);
+        this.learn(events);
         if (ready !== 0) break;
       }
     } finally {
@@ -206,6 +244,82 @@ export class Port implements Spinnable {
       this.clearSleep(bits);
     }
     return ready;
+  }
+
+  /**
+   * Before a sleep: for every ring of interest, how much news is worth a wake-up (the
+   * notify policy's choice), where wakers read it; then the sleep bits. Returns the word
+   * to wait on.
+   */
+  private arm(events: number, bits: number): number {
+    const k = this.#k.km.i32;
+    if (events & POLLOUT) {
+      for (let i = 0; i < this.txk.length; i++) {
+        const kr = this.txk[i];
+        // A producer waits for the slots its peer holds: all but its free ones and the gap.
+        let free = kr.hwtail - kr.hwcur;
+        if (free < 0) free += kr.numSlots;
+        this.armRing(k, kr, this.txWant[i], i, kr.numSlots - 1 - free);
+      }
+    }
+    if (events & POLLIN) {
+      for (let i = 0; i < this.rxk.length; i++) this.armRing(k, this.rxk[i], this.rxWant[i], this.txk.length + i, 0);
+    }
+    return Atomics.or(this.bell, BELL_SLEEP, bits) | bits;
+  }
+
+  private armRing(k: Int32Array, kr: KRing, ww: WakeWant, slot: number, inFlight: number): void {
+    const want = ww.ask(inFlight);
+    this.asked[slot] = want;
+    this.askedFrom[slot] = kr.hwtail;
+    Atomics.store(k, kr.kb + KR_EV_START, kr.hwtail);
+    Atomics.store(k, kr.kb + KR_EV_WANT, want);
+  }
+
+  /** The sleep's bound (ms): the shortest any ring of interest allows for what it asked. */
+  private bound(left: number): number {
+    let b = left === Number.POSITIVE_INFINITY ? -1 : left;
+    for (let i = 0; i < this.asked.length; i++) {
+      const ww = i < this.txk.length ? this.txWant[i] : this.rxWant[i - this.txk.length];
+      const r = ww.bound(this.asked[i], b);
+      if (r >= 0 && (b < 0 || r < b)) b = r;
+    }
+    return b < 0 ? Number.POSITIVE_INFINITY : b;
+  }
+
+  /**
+   * After a wake-up: each ring of interest learns how much news it found against what it
+   * asked. True when some ring found at least what it asked (a waker owed a notify).
+   */
+  private learn(events: number): boolean {
+    let owed = false;
+    const visit = (kr: KRing, ww: WakeWant, slot: number) => {
+      let got = kr.hwtail - this.askedFrom[slot];
+      if (got < 0) got += kr.numSlots;
+      const want = this.asked[slot];
+      if (got >= want) owed = true;
+      ww.learn(want, got);
+    };
+    if (events & POLLOUT) for (let i = 0; i < this.txk.length; i++) visit(this.txk[i], this.txWant[i], i);
+    if (events & POLLIN) {
+      for (let i = 0; i < this.rxk.length; i++) visit(this.rxk[i], this.rxWant[i], this.txk.length + i);
+    }
+    return owed;
+  }
+
+  /** A producer about to sleep: each TX ring's consumer gets its news now (the backend's flush). */
+  private flush(): void {
+    for (let i = 0; i < this.txk.length; i++) this.txk[i].flush();
+  }
+
+  /** The busy-poll window for a budget of `spinUs` (the policy adapts it within the budget). */
+  private window(spinUs: number): SpinWindow {
+    let w = this.spin;
+    if (w === null || w.budgetUs !== spinUs) {
+      w = new SpinWindow(this.notify, spinUs);
+      this.spin = w;
+    }
+    return w;
   }
 
   /** Per-ring kernel counters, and the port type's (VALE's per-port counters). */
@@ -275,9 +389,11 @@ export class Port implements Spinnable {
       i32[h + RING_TAIL] = kr.hwtail;
       res = SYNC_RESET;
     } else {
+      const from = kr.hwcur;
       kr.sync();
       i32[h + RING_TAIL] = kr.hwtail;
       kr.save();
+      if (tracer !== null && kr.hwcur !== from) traceSync(kr, from);
     }
     kr.put(tok);
     return res;

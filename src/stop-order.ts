@@ -11,6 +11,7 @@ import { type Control, STOP_FORWARDERS } from './apps/control.js';
 import { NetmapError } from './errors.js';
 import type { HostLoopOptions } from './host-loop.js';
 import { wakeSleeper } from './kernel/kring.js';
+import type { NotifyPolicy } from './kernel/notify.js';
 import { log } from './log.js';
 
 /** Where one stage sits in a chain's stop order (plain data: it travels to workers). */
@@ -121,7 +122,7 @@ export interface HostThread {
 export function runHostThread<T extends HostThread, R>(
   ctl: Control,
   ref: StopOrderRef | undefined,
-  o: { lingerUs: number; busyWait: boolean },
+  o: { lingerUs: number; busyWait: boolean; notify?: NotifyPolicy },
   make: () => T,
   result: (t: T) => R,
 ): R {
@@ -133,6 +134,7 @@ export function runHostThread<T extends HostThread, R>(
     t.run({
       lingerUs: o.lingerUs,
       busyWait: o.busyWait,
+      notify: o.notify,
       pollMs: 50,
       stop: () => ctl.stopLevel() >= STOP_FORWARDERS && (order === null || order.upstreamDone()),
     });

@@ -99,7 +99,7 @@ function checkAgreement(
     expect(col('line')).toBe(p.line);
     for (const [k, v] of Object.entries(p.params)) expect(col(k), k).toBe(String(v));
     for (const [k, v] of Object.entries(p.metrics!)) expect(col(k), k).toBe(v === null ? '' : String(v));
-    expect(col('cpu')).toBe(doc.machine.cpu);
+    expect(col('cpuModel')).toBe(doc.machine.cpuModel);
     expect(col('node')).toBe(doc.machine.node);
   });
 
@@ -140,7 +140,7 @@ function checkAgreement(
   const md = readFileSync(r.files.report, 'utf8');
   expect(md).toContain('](plot.svg)');
   expect(md).toContain('](events.svg)');
-  expect(md).toContain(doc.machine.cpu);
+  expect(md).toContain(doc.machine.cpuModel);
   for (const p of doc.points) {
     const rowLine = md.split('\n').find((l) => l.startsWith(`| ${p.point} |`));
     expect(rowLine, `row ${p.point}`).toBeDefined();
@@ -327,9 +327,18 @@ describe('the flagship run (tiny)', () => {
       expect.arrayContaining(['sabnetmap-pipe', 'sabnetmap-vale', 'postMessage', 'postMessage-batch']),
     );
     // The headline: machine, the table, the ratios, the report's path.
-    expect(text).toContain(`machine: ${s.machine.cores} cores, ${s.machine.cpu}, Node ${s.machine.node}`);
+    expect(text).toContain(`machine: ${s.machine.cores} cores, ${s.machine.cpuModel}, Node ${s.machine.node}`);
     for (const row of s.rows) expect(text).toMatch(new RegExp(`pipe +${row.direction} +${row.mpps.toFixed(2)} `));
     expect(text).toContain(`guest->host / emulated->host`);
+    // The CPU accounting columns: busy ns per packet and the projected rate, per row.
+    expect(text).toMatch(/busy ns\/pkt +proj\. Mpps +threads\/cores/);
+    for (const row of s.rows) {
+      if (process.platform === 'linux') expect(row.busyNsPerPacket, row.direction).toBeGreaterThan(0);
+      const busy = row.busyNsPerPacket === null ? '-' : row.busyNsPerPacket.toFixed(1);
+      expect(text).toMatch(
+        new RegExp(`${row.direction} .* ${busy} +${row.projectedMpps?.toFixed(2) ?? '-'} +${row.threads}/`),
+      );
+    }
     expect(text).toMatch(/peers ratio: a pipe is [\d.]+x postMessage/);
     expect(text).toMatch(/report: .*report\.md\n/);
     const md = readFileSync(r.report, 'utf8');

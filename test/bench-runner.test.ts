@@ -518,7 +518,7 @@ describe('a tiny sweep end to end', () => {
     expect(doc.scenario.base.seconds).toBe(0.3);
     expect(doc.machine.cores).toBeGreaterThanOrEqual(1);
     expect(doc.machine.node).toBe(process.version);
-    expect(typeof doc.machine.cpu).toBe('string');
+    expect(typeof doc.machine.cpuModel).toBe('string');
     expect(doc.points).toHaveLength(4);
     expect(doc.points.map((p) => [p.params.ring, p.params.batch])).toEqual([
       [128, 16],
@@ -582,6 +582,25 @@ describe('a tiny sweep end to end', () => {
     expect(md).toContain(`](${FILES.svg})`);
     expect(md).toMatch(/against batch .* one line per ring/);
     expect(md).toContain(doc.machine.node);
+  }, 30_000);
+
+  it('points.csv has the CPU accounting sums, points.json the per-thread figures', async () => {
+    const s = validateScenario({
+      name: 'cpu',
+      experiment: 'pktgen',
+      base: { seconds: 0.2, warmupMs: 50, reportMs: 100 },
+      sweep: { batch: [64] },
+    });
+    const r = await runScenario(s, { outDir: out, progress: () => {} });
+    const [header, row] = parseCsv(readFileSync(r.files.csv, 'utf8'));
+    for (const k of ['cpuNsPerPacket', 'spinNsPerPacket', 'busyNsPerPacket', 'projectedMpps', 'cpuModel']) {
+      expect(header).toContain(k);
+    }
+    expect(header).not.toContain('cpu');
+    const p = r.doc.points[0];
+    expect(p.cpuThreads?.map((t) => t.role)).toEqual(['host tx', 'host rx']);
+    expect(row[header.indexOf('busyNsPerPacket')]).toBe(String(p.metrics!.busyNsPerPacket ?? ''));
+    if (process.platform === 'linux') expect(p.metrics!.busyNsPerPacket).toBeGreaterThan(0);
   }, 30_000);
 });
 

@@ -8,6 +8,7 @@ import { ST_PACKETS } from '../shm/layout.js';
 import { measureAlloc } from '../src/apps/alloc.js';
 import { type BridgeTask, runBridgeTask } from '../src/apps/bridge-role.js';
 import { Control, RoleStats, STOP_SENDERS } from '../src/apps/control.js';
+import { type WithThread, withThreadCpu } from '../src/apps/cputime.js';
 import { type Fault, withFault } from '../src/apps/fault.js';
 import { type AppPortDescriptor, openAppPort } from '../src/apps/open.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
@@ -17,7 +18,7 @@ import { type LogLevel, setLogLevel } from '../src/log.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
-import { runKloopTask } from '../src/passthrough/kloop.js';
+import { type KloopResult, runKloopTask } from '../src/passthrough/kloop.js';
 import { Port } from '../src/port.js';
 import { runHostThread, type StopOrderRef } from '../src/stop-order.js';
 
@@ -47,6 +48,9 @@ export interface HostileResult {
   writes: number;
   kicks: number;
 }
+
+/** What a kloop role returns: its counters and its thread's CPU figures. */
+export type KloopRoleResult = WithThread<KloopResult>;
 
 /** The host kloop of a passed-through port. */
 export interface KloopTask {
@@ -84,7 +88,7 @@ export default async function role(task: RoleTask): Promise<unknown> {
     case 'peer':
       return runPeer(task);
     case 'kloop':
-      return runKloopTask(task);
+      return kloop(task);
     case 'e1000':
       return e1000(task);
     case 'bridge':
@@ -101,34 +105,53 @@ async function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
   const guest = port instanceof GuestPort ? port : null;
   const stats = new RoleStats(task.stats);
   const app = task.fault ? withFault(port, task.fault, stats) : port;
+  const who = task.port.type === 'ptnet' ? 'guest' : task.port.type === 'e1000' ? 'emulated' : 'host';
   try {
-    const { result, alloc } = await measureAlloc(() => runPktGen(app, task.opts, new Control(task.ctl), stats));
-    return { ...result, counters: port instanceof Port ? port.counters().rings : [], alloc, guest: guest?.counters() };
+    const { result: run, alloc } = await measureAlloc(() =>
+      withThreadCpu(`${who} ${task.opts.mode}`, () => runPktGen(app, task.opts, new Control(task.ctl), stats)),
+    );
+    return {
+      ...run.result,
+      counters: port instanceof Port ? port.counters().rings : [],
+      alloc,
+      guest: guest?.counters(),
+      thread: run.thread,
+    };
   } finally {
     port.close();
   }
 }
 
-function hostile(task: HostileTask): HostileResult {
+function hostile(task: HostileTask): WithThread<HostileResult> {
   const g = new HostileGuest(task.guest, task.opts);
   const ctl = new Control(task.ctl);
   const st = new RoleStats(task.stats);
-  ctl.arriveAndWait();
-  // Its writes are its "packets": the session samples them like any sender's.
-  g.run(() => {
-    st.f64[ST_PACKETS] = g.writes;
-    st.publish();
-    return ctl.stopLevel() >= STOP_SENDERS;
+  const { thread } = withThreadCpu('hostile guest', () => {
+    ctl.arriveAndWait();
+    // Its writes are its "packets": the session samples them like any sender's.
+    g.run(() => {
+      st.f64[ST_PACKETS] = g.writes;
+      st.publish();
+      return ctl.stopLevel() >= STOP_SENDERS;
+    });
   });
-  return { writes: g.writes, kicks: g.kicks };
+  return { writes: g.writes, kicks: g.kicks, thread };
 }
 
-function e1000(task: E1000Task): E1000Result {
-  return runHostThread(
-    new Control(task.ctl),
-    task.order,
-    task,
-    () => new E1000Device(task.device),
-    (dev) => ({ ...dev.counters, host: dev.host.counters().rings }),
+function kloop(task: KloopTask): KloopRoleResult {
+  const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
+  return { ...result, thread };
+}
+
+function e1000(task: E1000Task): WithThread<E1000Result> {
+  const { result, thread } = withThreadCpu('e1000', () =>
+    runHostThread(
+      new Control(task.ctl),
+      task.order,
+      task,
+      () => new E1000Device(task.device),
+      (dev): E1000Result => ({ ...dev.counters, host: dev.host.counters().rings }),
+    ),
   );
+  return { ...result, thread };
 }

@@ -7,6 +7,7 @@ import { StopOrder, type StopOrderRef } from '../stop-order.js';
 import { type AllocReport, measureAlloc } from './alloc.js';
 import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
 import { Control, RoleStats } from './control.js';
+import { type WithThread, withThreadCpu } from './cputime.js';
 import { type AppPortDescriptor, openAppPort } from './open.js';
 
 /** The bridge app from `from` (its RX) to `to` (its TX). */
@@ -34,17 +35,21 @@ export interface BridgeKloopTask {
 
 export type BridgeTask = BridgeAppTask | BridgeKloopTask;
 
-/** What the bridge app returns from its worker. */
-export type BridgeRoleResult = BridgeResult & {
-  /** Host ports: their kernel ring counters (from's rings, then to's). */
-  counters: RingCounters[];
-  alloc: AllocReport;
-  /** In a VM: the guest driver's kicks, sleeps and interrupts taken, both ports together. */
-  guest?: { kicks: number; sleeps: number; wakeups: number };
-};
+/** What the bridge app returns from its worker (with its thread's CPU figures). */
+export type BridgeRoleResult = WithThread<
+  BridgeResult & {
+    /** Host ports: their kernel ring counters (from's rings, then to's). */
+    counters: RingCounters[];
+    alloc: AllocReport;
+    /** In a VM: the guest driver's kicks, sleeps and interrupts taken, both ports together. */
+    guest?: { kicks: number; sleeps: number; wakeups: number };
+  }
+>;
 
-export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | KloopResult {
-  return 'kloop' in task ? runKloopTask(task) : bridgeApp(task);
+export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | WithThread<KloopResult> {
+  if (!('kloop' in task)) return bridgeApp(task);
+  const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
+  return { ...result, thread };
 }
 
 async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
@@ -53,14 +58,16 @@ async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
     ports.push(openAppPort(task.from));
     ports.push(openAppPort(task.to));
     const [from, to] = ports;
-    const { result, alloc } = await measureAlloc(() =>
-      runBridge(from, to, task.opts, new Control(task.ctl), new RoleStats(task.stats)),
+    const { result: run, alloc } = await measureAlloc(() =>
+      withThreadCpu('bridge', () => runBridge(from, to, task.opts, new Control(task.ctl), new RoleStats(task.stats))),
     );
+    const result = run.result;
     const guests = ports.filter((p): p is GuestPort => p instanceof GuestPort).map((g) => g.counters());
     return {
       ...result,
       counters: ports.flatMap((p) => (p instanceof Port ? p.counters().rings : [])),
       alloc,
+      thread: run.thread,
       ...(guests.length > 0
         ? {
             guest: {

@@ -24,6 +24,7 @@ import type { PortDescriptor } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import { type BridgeOptions, checkBridgeOptions } from './bridge.js';
 import type { BridgeAppTask, BridgeKloopTask, BridgeRoleResult } from './bridge-role.js';
+import { type CpuAccounting, cpuAccounting, type WithThread } from './cputime.js';
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenOptions } from './pktgen.js';
 import type { PktGenRoleResult } from './pktgen-run.js';
@@ -116,8 +117,11 @@ export interface ChainRunResult {
   /** Worker threads (apps, bridges, kloops) and the machine's cores. */
   threads: number;
   cores: number;
-  cpu: string;
+  /** The machine's CPU model. */
+  cpuModel: string;
   node: string;
+  /** CPU accounting per thread (sender, bridges, kloops, receiver), as pkt-gen's (src/apps/cputime.ts). */
+  cpu: CpuAccounting;
   intervals: IntervalReport[];
   bridges: ChainBridgeStats[];
   kloops: ChainKloopStats[];
@@ -290,7 +294,23 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
   const txR = s.results[0] as PktGenRoleResult;
   const rxR = s.results[1] as PktGenRoleResult;
   const bridgeRs = s.results.slice(2, 2 + n) as BridgeRoleResult[];
-  const kloopRs = s.results.slice(2 + n) as KloopResult[];
+  const kloopWs = s.results.slice(2 + n) as WithThread<KloopResult>[];
+  const kloopRs = kloopWs.map(({ thread: _t, ...r }): KloopResult => r);
+  // Threads in path order: sender, then each bridge (and in a VM its input and output kloops), receiver.
+  const threadCpus = [
+    { ...txR.thread, role: `host ${txMode}` },
+    ...bridgeRs.flatMap((r, i) => {
+      const b = { ...r.thread, role: `bridge ${i + 1}` };
+      if (!vms) return [b];
+      const [kin, kout] = [kloopWs[2 * i], kloopWs[2 * i + 1]];
+      return [
+        { ...kin.thread, role: `kloop ${kloopPorts[2 * i]}` },
+        b,
+        { ...kout.thread, role: `kloop ${kloopPorts[2 * i + 1]}` },
+      ];
+    }),
+    { ...rxR.thread, role: `host ${rxMode}` },
+  ];
   const packets = rxR.packets;
   const links = up.map((d, k) => ({ tx: d.name, rx: down[k].name, drops: portDrops(d) + portDrops(down[k]) }));
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
@@ -333,8 +353,9 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     seqErrors: rxR.seqGaps + rxR.seqReorder,
     threads: roles.length + bridgeRoles.length + kloopRoles.length,
     cores,
-    cpu: cpus()[0]?.model ?? 'unknown',
+    cpuModel: cpus()[0]?.model ?? 'unknown',
     node: process.version,
+    cpu: cpuAccounting(threadCpus, packets),
     intervals: s.intervals,
     bridges,
     kloops: kloopRs.map((r, i) => ({ port: kloopPorts[i], ...r })),

@@ -13,6 +13,18 @@ export const STOP_SENDERS = 1;
 export const STOP_FORWARDERS = 2;
 export const STOP_ALL = 3;
 
+/** Called once, in this thread, when its next start barrier opens (see whenGo). */
+let goHook: (() => void) | null = null;
+
+/**
+ * Runs `fn` in this thread right after its next arriveAndWait returns (the go, or a stop
+ * before it): where a role's measured window starts (src/apps/cputime.ts). One hook per
+ * thread (a module instance per worker); null clears it.
+ */
+export function whenGo(fn: (() => void) | null): void {
+  goHook = fn;
+}
+
 export class Control {
   readonly sab: SharedArrayBuffer;
   private readonly i32: Int32Array;
@@ -34,6 +46,9 @@ export class Control {
     while (Atomics.load(this.i32, CTL_GO) === 0 && this.stopLevel() === 0) {
       Atomics.wait(this.i32, CTL_GO, 0, 50);
     }
+    const fn = goHook;
+    goHook = null;
+    fn?.();
   }
   ready(): number {
     return Atomics.load(this.i32, CTL_READY);

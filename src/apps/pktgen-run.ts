@@ -16,6 +16,7 @@ import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import type { AllocReport } from './alloc.js';
+import { type CpuAccounting, cpuAccounting, type ThreadCpu, type WithThread } from './cputime.js';
 import { checkFault, type Fault } from './fault.js';
 import type { Mac } from './frame.js';
 import type { AppPortDescriptor } from './open.js';
@@ -99,9 +100,16 @@ export interface PktGenRunResult {
   allocBytesPerPacket: number | null;
   gcs: number;
   cores: number;
-  cpu: string;
+  /** The machine's CPU model. */
+  cpuModel: string;
   node: string;
   threads: number;
+  /**
+   * CPU accounting per thread over the run (src/apps/cputime.ts): CPU, idle spin and
+   * run-queue wait per thread; busy ns per packet summed over threads, and the rate
+   * projected for a core per thread.
+   */
+  cpu: CpuAccounting;
   intervals: IntervalReport[];
   counters: { sender: CountersByName; receiver: CountersByName };
   tx: Endpoint;
@@ -131,6 +139,8 @@ export type PktGenRoleResult = PktGenResult & {
   alloc: AllocReport;
   /** Set when the app ran in a guest: its driver's kicks, sleeps and interrupts taken. */
   guest?: { kicks: number; sleeps: number; wakeups: number };
+  /** Its thread's CPU time, run-queue wait and idle spin from the go to its end. */
+  thread: ThreadCpu;
 };
 
 const ROLES: Record<PairMode, [PktGenMode, PktGenMode]> = {
@@ -207,15 +217,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const hostThreads: Array<
     { role: 'kloop'; kloop: KloopDescriptor } | { role: 'e1000'; device: E1000DeviceDescriptor }
   > = [];
+  /** Each host thread's name in the CPU accounting: what it is and the host port it serves. */
+  const hostNames: string[] = [];
   const endpoint = (d: PortDescriptor, who: Endpoint): AppPortDescriptor => {
     if (who === 'host') return d;
     if (who === 'emulated') {
       const nic = emulateNic(d, { moderation: o.moderation });
       hostThreads.push({ role: 'e1000', device: nic.device });
+      hostNames.push(`e1000 ${d.name}`);
       return nic.guest;
     }
     const pt = passThrough(d);
     hostThreads.push({ role: 'kloop', kloop: pt.kloop });
+    hostNames.push(`kloop ${d.name}`);
     return pt.guest;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
@@ -270,9 +284,17 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
-  const hostRs = s.results.slice(senders + 1) as unknown as Array<KloopResult | E1000Result>;
+  const hostWs = s.results.slice(senders + 1) as unknown as Array<WithThread<KloopResult | E1000Result>>;
+  // The raw thread figures go into `cpu`; the kloops' and devices' own counters stay as they were.
+  const hostRs = hostWs.map(({ thread: _t, ...r }) => r);
   const kloopRs = hostRs.filter((_, i) => hostThreads[i].role === 'kloop') as KloopResult[];
   const deviceRs = hostRs.filter((_, i) => hostThreads[i].role === 'e1000') as E1000Result[];
+  // Threads in path order: the senders, the host threads (senders' side first), the receiver.
+  const threadCpus: ThreadCpu[] = [
+    ...txRs.map((r, i) => ({ ...r.thread, role: `${txWho} ${txMode}${senders > 1 ? ` ${txNames[i]}` : ''}` })),
+    ...hostWs.map((r, i) => ({ ...r.thread, role: hostNames[i] })),
+    { ...rxR.thread, role: `${rxWho} ${rxMode}` },
+  ];
   const txR: PktGenRoleResult = {
     ...txRs[0],
     packets: txRs.reduce((t, r) => t + r.packets, 0),
@@ -319,9 +341,10 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     allocBytesPerPacket: gcs === 0 && packets > 0 ? (txR.alloc.heapBytes + rxR.alloc.heapBytes) / packets : null,
     gcs,
     cores: availableParallelism(),
-    cpu: cpus()[0]?.model ?? 'unknown',
+    cpuModel: cpus()[0]?.model ?? 'unknown',
     node: process.version,
     threads: senders + 1 + hostThreads.length,
+    cpu: cpuAccounting(threadCpus, packets),
     tx: txWho,
     rx: rxWho,
     // Passthrough guests count their kicks; emulated guests' drivers count doorbells per ring.

@@ -1,4 +1,6 @@
 /** Text reports in pkt-gen's spirit. */
+
+import type { CpuAccounting } from '../apps/cputime.js';
 import type { IntervalReport, PktGenRunResult } from '../apps/pktgen-run.js';
 import type { StressResult } from '../apps/stress.js';
 
@@ -45,7 +47,8 @@ export function formatPktGenSummary(r: PktGenRunResult): string {
     `Speed: ${f(r.mpps)} Mpps median of ${r.intervals.length} intervals (min ${f(r.mppsMin)}, max ${f(r.mppsMax)}), ` +
       `${f((r.mpps * r.len * 8) / 1000)} Gbps, avg_batch ${f(r.avgBatch)}`,
     `drops ${r.drops}, seq errors ${r.seqErrors}, notifies/packet ${r.notifiesPerPacket.toExponential(2)}, ` +
-      `${r.threads} worker threads on ${r.cores} cores (${r.cpu}, Node ${r.node})`,
+      `${r.threads} worker threads on ${r.cores} cores (${r.cpuModel}, Node ${r.node})`,
+    formatCpuLine(r.cpu),
   ];
   if (r.tx === 'guest' || r.rx === 'guest') {
     lines.push(
@@ -62,6 +65,25 @@ export function formatPktGenSummary(r: PktGenRunResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The CPU accounting in one line: per thread its CPU ns per packet (of it idle spin, and
+ * its run-queue wait as % of the run), then the busy sum and the projected rate.
+ */
+export function formatCpuLine(c: CpuAccounting): string {
+  const ns = (v: number | null) => (v === null ? '-' : v < 10 ? f(v) : f(v, 1));
+  if (!c.available) {
+    return `cpu ns/packet: unavailable here (no /proc/thread-self/schedstat); idle spin ns/packet: ${c.threads
+      .map((t) => `${t.role} ${ns(t.spinNsPerPacket)}`)
+      .join(', ')}`;
+  }
+  const threads = c.threads.map(
+    (t) =>
+      `${t.role} ${ns(t.cpuNsPerPacket)} (spin ${ns(t.spinNsPerPacket)}, wait ${t.runqueueWaitPct === null ? '-' : f(t.runqueueWaitPct, 1)}%)`,
+  );
+  const proj = c.projectedMpps === null ? '-' : f(c.projectedMpps);
+  return `cpu ns/packet: ${threads.join(', ')}; busy ${ns(c.busyNsPerPacket)} ns/packet, projected ${proj} Mpps with a core per thread`;
+}
+
 export interface PeersLike {
   results: Array<{
     name: string;
@@ -73,14 +95,16 @@ export interface PeersLike {
   }>;
 }
 
-export function formatPeers(r: PeersLike & { cores?: number; node?: string; cpu?: string }): string {
+export function formatPeers(r: PeersLike & { cores?: number; node?: string; cpuModel?: string }): string {
   const rows = r.results.map((x) =>
     x.skipped
       ? `  ${x.name.padEnd(22)} skipped: ${x.skipped}`
       : `  ${x.name.padEnd(22)} ${f(x.mpps).padStart(8)} Mpps  (${f(x.mppsMin ?? x.mpps)}-${f(x.mppsMax ?? x.mpps)})` +
         `  pipe is ${f(x.ratioToPipe ?? 0, 1)}x`,
   );
-  const machine = r.cores ? `  (${r.cores} cores, ${r.cpu}, Node ${r.node}; median of the intervals, min-max)\n` : '';
+  const machine = r.cores
+    ? `  (${r.cores} cores, ${r.cpuModel}, Node ${r.node}; median of the intervals, min-max)\n`
+    : '';
   return `${rows.join('\n')}\n${machine}`;
 }
 

@@ -423,7 +423,7 @@ async function ping(argv: string[]): Promise<void> {
     irqsPerPacket: r.irqsPerPacket,
     threads: r.threads,
     cores: r.cores,
-    cpu: r.cpu,
+    cpuModel: r.cpuModel,
     node: r.node,
   };
   if (o.json === true) process.stdout.write(`${JSON.stringify(out)}\n`);

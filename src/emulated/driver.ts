@@ -28,6 +28,7 @@ import type { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { type BaseDescriptor, registerPortType } from '../kernel/attach.js';
 import { type KRing, type SyncBackend, wakeSleeper } from '../kernel/kring.js';
+import { TR_DOORBELL, trace } from '../trace.js';
 
 /**
  * The guest's own netmap port over an emulated e1000 NIC: the guest kernel's rings and
@@ -69,6 +70,7 @@ abstract class E1000Sync implements SyncBackend {
   protected ring(kr: KRing, reg: number, v: number): void {
     Atomics.store(this.regs, reg, v);
     kr.bumpCounter(KC_KICKS);
+    trace(TR_DOORBELL);
     wakeSleeper(this.doorbell, BELL_SLEEP, SLEEP_KICK);
   }
 }

@@ -30,6 +30,8 @@ import {
   E1K_TXD_CMD_EOP,
   E1K_TXD_CMD_RS,
   e1kDescBytes,
+  KR_EV_START,
+  KR_EV_WANT,
   KR_PEER_TAIL,
   NS_MOREFRAG,
   SLEEP_RX,
@@ -41,7 +43,9 @@ import { NetmapError } from '../errors.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { type PortDescriptor, portBell } from '../kernel/attach.js';
 import { PAIR_RX_RING, PAIR_TX_RING, wakeSleeper } from '../kernel/kring.js';
+import { reached } from '../kernel/notify.js';
 import { Port, type RingCounters } from '../port.js';
+import { TR_IRQ, trace } from '../trace.js';
 import { e1kDescWord } from './driver.js';
 import { checkModeration } from './nic.js';
 
@@ -127,6 +131,9 @@ export class E1000Device {
   /** Guest kernel words where the device writes back its TX head and RX head. */
   private readonly txWb: number;
   private readonly rxWb: number;
+  /** The guest kernel's TX and RX kring blocks (its event words: what news it sleeps for). */
+  private readonly txKb: number;
+  private readonly rxKb: number;
   private readonly txbuf = new Uint8Array(TX_BUF_BYTES);
   private readonly txHead: Uint8Array[];
   private tdh = 0;
@@ -175,8 +182,10 @@ export class E1000Device {
     this.hostBell = new Int32Array(portBell(desc.port));
     this.moderation = desc.moderation;
     this.rxBase = e1kDescWord(n, 1, 0);
-    this.txWb = kringWordBase(PAIR_TX_RING) + KR_PEER_TAIL;
-    this.rxWb = kringWordBase(PAIR_RX_RING) + KR_PEER_TAIL;
+    this.txKb = kringWordBase(PAIR_TX_RING);
+    this.rxKb = kringWordBase(PAIR_RX_RING);
+    this.txWb = this.txKb + KR_PEER_TAIL;
+    this.rxWb = this.rxKb + KR_PEER_TAIL;
     this.txHead = Array.from({ length: HEAD_CLASSES }, (_, c) =>
       this.txbuf.subarray(0, Math.min(64 << c, guest.bufSize)),
     );
@@ -448,20 +457,44 @@ export class E1000Device {
 
   // ---- interrupts ----
 
+  /** True unless the guest sleeps for a cause whose news is below what it asked (guest-written words: only compared). */
+  private worth(): boolean {
+    const v = Atomics.load(this.irqBell, BELL_SLEEP) & this.pendingWake;
+    if (v === 0) return true;
+    return (
+      ((v & SLEEP_RX) !== 0 && this.reachedAt(this.rxKb, this.rxWb)) ||
+      ((v & SLEEP_TX) !== 0 && this.reachedAt(this.txKb, this.txWb))
+    );
+  }
+
+  /** The guest ring at kring block `kb` has the news it asked for (its tail in word `wb`). */
+  private reachedAt(kb: number, wb: number): boolean {
+    const gk = this.gk;
+    return reached(Atomics.load(gk, kb + KR_EV_START), Atomics.load(gk, kb + KR_EV_WANT), Atomics.load(gk, wb), this.n);
+  }
+
   /** A completion: an interrupt now, or held back until `moderation` causes or idleness. */
   private raise(wake: number, icr: number): void {
     this.pendingWake |= wake;
     this.pendingIcr |= icr;
-    if (++this.sinceIrq >= this.moderation) this.fire();
+    if (++this.sinceIrq >= this.moderation) this.fire(false);
   }
 
-  /** Raises the pending interrupt: ICR bits, and a wake-up if the guest waits for one. */
-  private fire(): void {
+  /**
+   * Raises the pending interrupt: ICR bits, and a wake-up if the guest waits for one.
+   * Unless `force` (the device runs out of work: a flush), it is held while the guest
+   * sleeps asking for more news than there is (its notify policy's event words in its own
+   * kernel memory, as virtio's used_event lives in guest memory): the same rule as a
+   * passthrough kloop's, so the baseline gets the same chance.
+   */
+  private fire(force = true): void {
     if (this.pendingWake === 0) return;
+    if (!force && !this.worth()) return;
     Atomics.or(this.regs, E1K_ICR, this.pendingIcr);
     const wake = this.pendingWake;
     this.pendingWake = this.pendingIcr = this.sinceIrq = 0;
     this.counters.irqs++;
+    trace(TR_IRQ);
     // The vCPU is woken only if it is halted waiting for this cause.
     wakeSleeper(this.irqBell, BELL_SLEEP, wake);
   }

@@ -4,7 +4,6 @@
  * "wake the peer only if it sleeps" notification.
  */
 import {
-  BELL_SLEEP,
   DIR_RX,
   DIR_TX,
   KC_COUNT,
@@ -24,6 +23,8 @@ import { SharedLock } from '../../shm/lock.js';
 import { createBell, createPortMemory, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { log, shouldLog } from '../log.js';
+import { TR_NOTIFY, trace } from '../trace.js';
+import { wakeIfWorth } from './notify.js';
 
 /** Kernel-private memory of a region, with its views made once, and its interfaces' bells. */
 export class KernelMem {
@@ -46,6 +47,8 @@ export class KernelMem {
 export interface SyncBackend {
   /** Moves slots [hwcur, rhead) and refreshes hwtail. Never throws on ring contents. */
   sync(kr: KRing): void;
+  /** A TX ring's user is about to sleep: wake its consumer for any news, whatever it asked. */
+  flush?(kr: KRing): void;
 }
 
 export class KRing {
@@ -176,16 +179,27 @@ export class KRing {
   }
 
   /**
-   * Wakes the owner of interface `ifIndex` if it sleeps waiting for `bit`. The only
-   * place a sync calls Atomics.notify: never when the peer is awake.
+   * Wakes the owner of interface `ifIndex` if it sleeps waiting for `bit` and the news
+   * (its ring, kring block `peerKb`, whose tail is now `now`) is worth what it asked; with
+   * `force`, for any news (a flush). The only place a sync calls Atomics.notify: never
+   * when the peer is awake.
    */
-  wake(ifIndex: number, bit: number): void {
-    if (wakeSleeper(this.km.bells[ifIndex], BELL_SLEEP, bit)) this.km.f64[this.cb + KC_NOTIFIES]++;
+  wake(ifIndex: number, bit: number, peerKb: number, now: number, force = false): void {
+    if (wakeIfWorth(this.km.bells[ifIndex], bit, this.km.i32, peerKb, now, this.numSlots, force)) {
+      this.km.f64[this.cb + KC_NOTIFIES]++;
+      trace(TR_NOTIFY);
+    }
+  }
+
+  /** This ring's user is about to sleep: the backend wakes its consumer for any news. */
+  flush(): void {
+    this.backend?.flush?.(this);
   }
 
   /** Counts a wake-up sent to a sleeper outside this kring's memory (VALE destinations). */
   bumpNotify(): void {
     this.km.f64[this.cb + KC_NOTIFIES]++;
+    trace(TR_NOTIFY);
   }
 
   counter(k: number): number {

@@ -78,6 +78,10 @@ abstract class PipeSync implements SyncBackend {
 class PipeTx extends PipeSync {
   private drops = 0;
 
+  flush(kr: KRing): void {
+    kr.wake(this.peerIf, SLEEP_RX, this.peerKb, Atomics.load(kr.km.i32, this.peerKb + KR_PEER_TAIL), true);
+  }
+
   sync(kr: KRing): void {
     const head = kr.rhead;
     let k = kr.hwcur;
@@ -120,8 +124,9 @@ class PipeTx extends PipeSync {
       if (this.drops > 0) kr.addDrops(this.drops);
       if (complete >= 0) {
         // Only complete packets become visible to the receiver.
-        Atomics.store(kr.km.i32, this.peerKb + KR_PEER_TAIL, complete + 1 === n ? 0 : complete + 1);
-        kr.wake(this.peerIf, SLEEP_RX);
+        const tail = complete + 1 === n ? 0 : complete + 1;
+        Atomics.store(kr.km.i32, this.peerKb + KR_PEER_TAIL, tail);
+        kr.wake(this.peerIf, SLEEP_RX, this.peerKb, tail);
       }
     }
     kr.hwtail = kr.peerTail();
@@ -173,8 +178,9 @@ class PipeRx extends PipeSync {
       kr.hwcur = head;
       kr.addPackets(released);
       // The sender may fill up to the slot before our head: one slot stays empty.
-      Atomics.store(kr.km.i32, this.peerKb + KR_PEER_TAIL, head === 0 ? n - 1 : head - 1);
-      kr.wake(this.peerIf, SLEEP_TX);
+      const tail = head === 0 ? n - 1 : head - 1;
+      Atomics.store(kr.km.i32, this.peerKb + KR_PEER_TAIL, tail);
+      kr.wake(this.peerIf, SLEEP_TX, this.peerKb, tail);
     }
     kr.hwtail = kr.peerTail();
   }

@@ -7,8 +7,8 @@
  * ports, with nothing handed out by name: vale-switch.ts.
  */
 import {
-  BELL_SLEEP,
   KR_HWCUR,
+  KR_PEER_TAIL,
   NS_BUF_CHANGED,
   NS_MOREFRAG,
   SLEEP_RX,
@@ -25,7 +25,8 @@ import {
 import { copyFrame } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import type { BaseDescriptor, PortType } from './attach.js';
-import { type KRing, PAIR_TX_RING, type SyncBackend, wakeSleeper } from './kring.js';
+import { type KRing, PAIR_TX_RING, type SyncBackend } from './kring.js';
+import { wakeIfWorth } from './notify.js';
 import { DestPort, type ValePortRef, valeCounterBase } from './vale-lease.js';
 import {
   checkSwitchHandle,
@@ -297,7 +298,9 @@ class ValeTx implements SyncBackend {
     tok = dp.lock();
     const moved = dp.complete(rec, leaseTok, sent, pkts - sent);
     dp.unlock(tok);
-    if (moved && wakeSleeper(dp.bell, BELL_SLEEP, SLEEP_RX)) kr.bumpNotify();
+    if (moved && wakeIfWorth(dp.bell, SLEEP_RX, dp.k, dp.rxKb, Atomics.load(dp.k, dp.rxKb + KR_PEER_TAIL), dp.n)) {
+      kr.bumpNotify();
+    }
   }
 
   /** Copies the first `sent` packets bound to `d` into slots starting at `start`. */

@@ -5,6 +5,8 @@
  * the interface's TX rings, then its RX rings.
  */
 import {
+  ATOK_APPL_EV_START,
+  ATOK_APPL_EV_WANT,
   ATOK_APPL_NEED_KICK,
   ATOK_CUR,
   ATOK_HEAD,
@@ -14,6 +16,8 @@ import {
   csbIrqWord,
   KTOA_HWCUR,
   KTOA_HWTAIL,
+  KTOA_KERN_EV_START,
+  KTOA_KERN_EV_WANT,
   KTOA_KERN_NEED_KICK,
 } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
@@ -48,6 +52,18 @@ export class Csb {
   }
   applNeedKick(e: number): number {
     return csbEntryWord(e) + ATOK_APPL_NEED_KICK;
+  }
+  applEvStart(e: number): number {
+    return csbEntryWord(e) + ATOK_APPL_EV_START;
+  }
+  applEvWant(e: number): number {
+    return csbEntryWord(e) + ATOK_APPL_EV_WANT;
+  }
+  kernEvStart(e: number): number {
+    return csbEntryWord(e) + CSB_KTOA + KTOA_KERN_EV_START;
+  }
+  kernEvWant(e: number): number {
+    return csbEntryWord(e) + CSB_KTOA + KTOA_KERN_EV_WANT;
   }
   hwcur(e: number): number {
     return csbEntryWord(e) + CSB_KTOA + KTOA_HWCUR;

@@ -8,9 +8,11 @@ import { BELL_SLEEP, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_KICK } from '../../sh
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { wakeSleeper } from '../kernel/kring.js';
+import { checkNotifyPolicy, type NotifyPolicy, reached, SpinWindow, WakeWant } from '../kernel/notify.js';
 import { POLLERR, POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
 import { type Spinnable, spinPoll } from '../spin.js';
+import { TR_KICK, trace, traceSleep } from '../trace.js';
 import { Csb } from './csb.js';
 import type { GuestDescriptor } from './hypervisor.js';
 
@@ -29,8 +31,14 @@ export class GuestPort implements Spinnable {
   private readonly tails: Int32Array;
   /** Syncs the guest kernel refused: the app's head/cur were impossible (the ring was reset). */
   errors = 0;
+  /** When the kloop is worth kicking and how this guest sleeps (src/kernel/notify.ts). */
+  readonly notify: NotifyPolicy;
+  private readonly wants: WakeWant[];
+  private readonly asked: Int32Array;
+  private readonly askedFrom: Int32Array;
+  private spin: SpinWindow | null = null;
 
-  constructor(desc: GuestDescriptor) {
+  constructor(desc: GuestDescriptor, o: { notify?: NotifyPolicy } = {}) {
     if (desc === null || typeof desc !== 'object' || desc.type !== 'ptnet') {
       throw new NetmapError('EINVAL', 'not a guest port descriptor');
     }
@@ -63,6 +71,10 @@ export class GuestPort implements Spinnable {
       this.region.i32[h + RING_CUR] = p;
       this.region.i32[h + RING_TAIL] = this.tails[e];
     });
+    this.notify = checkNotifyPolicy(o.notify ?? 'asleep');
+    this.wants = ids.map((_, e) => new WakeWant(this.notify, this.region.numSlots, e < desc.tx.length));
+    this.asked = new Int32Array(ids.length);
+    this.askedFrom = new Int32Array(ids.length);
     this.txRings = desc.tx.map((id) => new NetmapRing(this.region, id));
     this.rxRings = desc.rx.map((id) => new NetmapRing(this.region, id));
   }
@@ -107,13 +119,15 @@ export class GuestPort implements Spinnable {
   poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    ready = spinPoll(this, events, spinUs, timeoutMs);
+    ready = spinPoll(this, events, this.window(spinUs).us, timeoutMs);
     if (ready !== 0) return ready;
+    // About to sleep: the kloop gets what we published, whatever it asked for.
+    this.flush();
     const c = this.csb;
     const start = performance.now();
     for (;;) {
       const irq = Atomics.load(c.i32, c.irq);
-      this.needKick(events, 1);
+      this.arm(events);
       // Re-check after asking: an update after this point comes with an interrupt.
       if (this.moved(events)) {
         this.needKick(events, 0);
@@ -127,14 +141,19 @@ export class GuestPort implements Spinnable {
         return 0;
       }
       this.sleeps++;
-      const r = Atomics.wait(c.i32, c.irq, irq, left);
+      const slept = performance.now();
+      const r = Atomics.wait(c.i32, c.irq, irq, this.bound(events, left));
       if (r === 'ok') this.wakeups++;
       this.needKick(events, 0);
       // No interrupt came (the irq word never moved) and yet the ring is ready.
       const unwoken = r === 'timed-out' && Atomics.load(c.i32, c.irq) === irq;
       ready = this.check(events);
+      const owed = this.learn(events);
+      traceSleep(slept);
       if (ready !== 0) {
-        if (unwoken) this.lateWakeups++;
+        // Lost only if the kloop owed an interrupt: news below what we asked is not.
+        if (unwoken && owed) this.lateWakeups++;
+        this.spin?.learn((performance.now() - slept) * 1000);
         return ready;
       }
     }
@@ -163,6 +182,78 @@ export class GuestPort implements Spinnable {
       if (want && Atomics.load(c.i32, c.hwtail(e)) !== i32[this.hdr[e] + RING_TAIL]) return true;
     }
     return false;
+  }
+
+  /**
+   * Before a sleep: per ring of interest, the news worth an interrupt (the notify policy's
+   * choice: wake once hwtail has moved `want` past where it is), then appl_need_kick.
+   */
+  private arm(events: number): void {
+    const c = this.csb;
+    for (let e = 0; e < this.hdr.length; e++) {
+      const tx = e < this.txRings.length;
+      if ((tx ? events & POLLOUT : events & POLLIN) === 0) continue;
+      const from = this.tails[e];
+      // A producer waits for the slots the host holds: all but its free ones and the gap.
+      let free = from - this.published[e];
+      if (free < 0) free += this.region.numSlots;
+      const want = this.wants[e].ask(tx ? this.region.numSlots - 1 - free : 0);
+      this.asked[e] = want;
+      this.askedFrom[e] = from;
+      Atomics.store(c.i32, c.applEvStart(e), from);
+      Atomics.store(c.i32, c.applEvWant(e), want);
+      Atomics.store(c.i32, c.applNeedKick(e), 1);
+    }
+  }
+
+  /** The sleep's bound (ms): the shortest any ring of interest allows for what it asked. */
+  private bound(events: number, left: number): number {
+    let b = left === Number.POSITIVE_INFINITY ? -1 : left;
+    for (let e = 0; e < this.hdr.length; e++) {
+      if (((e < this.txRings.length ? events & POLLOUT : events & POLLIN) as number) === 0) continue;
+      const r = this.wants[e].bound(this.asked[e], b);
+      if (r >= 0 && (b < 0 || r < b)) b = r;
+    }
+    return b < 0 ? Number.POSITIVE_INFINITY : b;
+  }
+
+  /** After a wake-up: each ring learns what it found against what it asked; true if some got it all. */
+  private learn(events: number): boolean {
+    let owed = false;
+    for (let e = 0; e < this.hdr.length; e++) {
+      if (((e < this.txRings.length ? events & POLLOUT : events & POLLIN) as number) === 0) continue;
+      let got = this.tails[e] - this.askedFrom[e];
+      if (got < 0) got += this.region.numSlots;
+      if (got >= this.asked[e]) owed = true;
+      this.wants[e].learn(this.asked[e], got);
+    }
+    return owed;
+  }
+
+  /** About to sleep: kick the kloop if it asked for kicks and we published anything since. */
+  private flush(): void {
+    const c = this.csb;
+    for (let e = 0; e < this.hdr.length; e++) {
+      if (Atomics.load(c.i32, c.kernNeedKick(e)) !== 0 && Atomics.load(c.i32, c.kernEvStart(e)) !== this.published[e]) {
+        this.kick();
+        return;
+      }
+    }
+  }
+
+  private kick(): void {
+    this.kicks++;
+    if (wakeSleeper(this.bell, BELL_SLEEP, SLEEP_KICK)) trace(TR_KICK);
+  }
+
+  /** The busy-poll window for a budget of `spinUs` (the policy adapts it within the budget). */
+  private window(spinUs: number): SpinWindow {
+    let w = this.spin;
+    if (w === null || w.budgetUs !== spinUs) {
+      w = new SpinWindow(this.notify, spinUs);
+      this.spin = w;
+    }
+    return w;
   }
 
   private needKick(events: number, v: number): void {
@@ -221,10 +312,13 @@ export class GuestPort implements Spinnable {
     Atomics.store(c.i32, c.head(e), head);
     if (head !== this.published[e]) {
       this.published[e] = head;
-      // Kick only when the kloop said it sleeps; otherwise it will see the new head.
-      if (Atomics.load(c.i32, c.kernNeedKick(e)) !== 0) {
-        this.kicks++;
-        wakeSleeper(this.bell, BELL_SLEEP, SLEEP_KICK);
+      // Kick only when the kloop said it sleeps and the news is worth what it asked;
+      // otherwise it will see the new head.
+      if (
+        Atomics.load(c.i32, c.kernNeedKick(e)) !== 0 &&
+        reached(Atomics.load(c.i32, c.kernEvStart(e)), Atomics.load(c.i32, c.kernEvWant(e)), head, n)
+      ) {
+        this.kick();
       }
     }
     const t = Atomics.load(c.i32, c.hwtail(e));

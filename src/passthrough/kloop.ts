@@ -5,11 +5,14 @@
  * is one pass over the rings (TX, then RX); `run()` is the worker's loop around it.
  */
 
-import { KC_DROPS, KC_ERRORS, KC_SYNCS } from '../../shm/layout.js';
+import { KC_DROPS, KC_ERRORS, KC_SYNCS, KR_EV_START, KR_EV_WANT } from '../../shm/layout.js';
 import { Control } from '../apps/control.js';
 import { type HostLoopOptions, runHostLoop } from '../host-loop.js';
 import { KernelPort } from '../kernel/attach.js';
+import type { KRing } from '../kernel/kring.js';
+import { checkNotifyPolicy, type NotifyPolicy, reached, WakeWant } from '../kernel/notify.js';
 import { runHostThread, type StopOrderRef } from '../stop-order.js';
+import { TR_IRQ, TR_RXSYNC, TR_TXSYNC, trace, tracer } from '../trace.js';
 import { Csb } from './csb.js';
 import type { KloopDescriptor } from './hypervisor.js';
 
@@ -27,16 +30,35 @@ export interface KloopResult {
   drops: number;
 }
 
+/** Slots from `a` forward to `b` in a ring of `n`. */
+function dist(a: number, b: number, n: number): number {
+  const d = b - a;
+  return d < 0 ? d + n : d;
+}
+
 export class Kloop {
   /** Interrupts raised (host -> guest notifications). */
   irqs = 0;
   readonly port: KernelPort;
   readonly csb: Csb;
 
-  constructor(desc: KloopDescriptor) {
+  /** When the guest is worth an interrupt and how the kloop sleeps (src/kernel/notify.ts). */
+  readonly notify: NotifyPolicy;
+  /** The CSB's entries' krings: the TX rings, then the RX rings. */
+  private readonly entries: KRing[];
+  private readonly kickWants: WakeWant[];
+  private readonly hostWants: WakeWant[];
+  private readonly askedKick: Int32Array;
+
+  constructor(desc: KloopDescriptor, o: { notify?: NotifyPolicy } = {}) {
     // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE).
     this.port = new KernelPort(desc.port, { exclusive: true });
     this.csb = new Csb(desc.csb, this.port.txk.length + this.port.rxk.length);
+    this.notify = checkNotifyPolicy(o.notify ?? 'asleep');
+    this.entries = [...this.port.txk, ...this.port.rxk];
+    this.kickWants = this.entries.map((kr) => new WakeWant(this.notify, kr.numSlots, !kr.tx));
+    this.hostWants = this.entries.map((kr) => new WakeWant(this.notify, kr.numSlots, kr.tx));
+    this.askedKick = new Int32Array(this.entries.length);
   }
 
   /** One pass over TX then RX. Returns true when any ring moved (work was done). */
@@ -57,20 +79,88 @@ export class Kloop {
       const oldTail = kr.hwtail;
       kr.sync();
       kr.save();
+      if (tracer !== null && kr.hwcur !== oldCur)
+        trace(kr.tx ? TR_TXSYNC : TR_RXSYNC, dist(oldCur, kr.hwcur, kr.numSlots));
       if (kr.hwcur !== oldCur || kr.hwtail !== oldTail) {
         work = true;
         // hwcur then hwtail, the order the guest reads them in.
         Atomics.store(c.i32, c.hwcur(e), kr.hwcur);
         Atomics.store(c.i32, c.hwtail(e), kr.hwtail);
-        if (Atomics.load(c.i32, c.applNeedKick(e)) !== 0) {
-          Atomics.store(c.i32, c.applNeedKick(e), 0);
-          Atomics.add(c.i32, c.irq, 1);
-          Atomics.notify(c.i32, c.irq);
-          this.irqs++;
+        // An interrupt only when the guest asked, and the news is worth what it asked.
+        if (
+          Atomics.load(c.i32, c.applNeedKick(e)) !== 0 &&
+          reached(Atomics.load(c.i32, c.applEvStart(e)), Atomics.load(c.i32, c.applEvWant(e)), kr.hwtail, kr.numSlots)
+        ) {
+          this.irq(e);
         }
       }
     }
     return work;
+  }
+
+  private irq(e: number): void {
+    const c = this.csb;
+    Atomics.store(c.i32, c.applNeedKick(e), 0);
+    Atomics.add(c.i32, c.irq, 1);
+    Atomics.notify(c.i32, c.irq);
+    this.irqs++;
+    trace(TR_IRQ);
+  }
+
+  /** About to sleep: the guest gets an interrupt for any news it asked about, whatever batch it asked for. */
+  private flushIrqs(): void {
+    const c = this.csb;
+    for (let e = 0; e < this.entries.length; e++) {
+      if (Atomics.load(c.i32, c.applNeedKick(e)) === 0) continue;
+      if (Atomics.load(c.i32, c.applEvStart(e)) !== this.entries[e].hwtail) this.irq(e);
+    }
+  }
+
+  /**
+   * Before sleeping: per CSB entry, how much guest news is worth a kick (kern event
+   * words, then kern_need_kick); per host ring, how much host news is worth a wake-up.
+   */
+  private armKicks(): void {
+    const c = this.csb;
+    const k = this.port.km.i32;
+    for (let e = 0; e < this.entries.length; e++) {
+      const kr = this.entries[e];
+      // A TX entry: the kloop consumes the guest's head. An RX entry: it waits for the
+      // guest to give slots back (a producer, its in flight the slots the guest holds).
+      let held = kr.hwtail - kr.hwcur;
+      if (held < 0) held += kr.numSlots;
+      const want = this.kickWants[e].ask(kr.tx ? 0 : held);
+      this.askedKick[e] = want;
+      Atomics.store(c.i32, c.kernEvStart(e), kr.hwcur);
+      Atomics.store(c.i32, c.kernEvWant(e), want);
+      // The host port's side: its TX ring is the kloop's production, its RX ring its news.
+      let free = kr.hwtail - kr.hwcur;
+      if (free < 0) free += kr.numSlots;
+      const hw = this.hostWants[e].ask(kr.tx ? kr.numSlots - 1 - free : 0);
+      Atomics.store(k, kr.kb + KR_EV_START, kr.hwtail);
+      Atomics.store(k, kr.kb + KR_EV_WANT, hw);
+      Atomics.store(c.i32, c.kernNeedKick(e), 1);
+    }
+  }
+
+  /** After a wake-up: what each entry's kick news was against what it asked (true if some got it all). */
+  private learnKicks(): boolean {
+    const c = this.csb;
+    let owed = false;
+    for (let e = 0; e < this.entries.length; e++) {
+      let got = Atomics.load(c.i32, c.head(e)) - Atomics.load(c.i32, c.kernEvStart(e));
+      if (got < 0) got += this.entries[e].numSlots;
+      if (got >= this.askedKick[e]) owed = true;
+      this.kickWants[e].learn(this.askedKick[e], got >>> 0 < this.entries[e].numSlots ? got : 0);
+    }
+    return owed;
+  }
+
+  /** The sleep's bound (ms): a kloop that asked for a batch of kicks must not sleep past its bound. */
+  private sleepBound(pollMs: number): number {
+    let b = pollMs;
+    for (let e = 0; e < this.entries.length; e++) b = this.kickWants[e].bound(this.askedKick[e], b);
+    return b;
   }
 
   /** Times the kloop slept, and was woken (a kick or the peer's news). */
@@ -85,19 +175,23 @@ export class Kloop {
    */
   run(o: HostLoopOptions): void {
     const c = this.csb;
-    const rings = this.port.txk.length + this.port.rxk.length;
-    const needKick = (v: number) => {
-      for (let e = 0; e < rings; e++) Atomics.store(c.i32, c.kernNeedKick(e), v);
-    };
     const r = runHostLoop(
       {
         step: () => this.step(),
         bell: this.port.bell,
-        beforeSleep: () => needKick(1),
-        afterSleep: () => needKick(0),
+        beforeSleep: () => {
+          this.flushIrqs();
+          for (let i = 0; i < this.port.txk.length; i++) this.port.txk[i].flush();
+          this.armKicks();
+        },
+        afterSleep: () => {
+          for (let e = 0; e < this.entries.length; e++) Atomics.store(c.i32, c.kernNeedKick(e), 0);
+        },
+        sleepMs: (pollMs) => this.sleepBound(pollMs),
+        owed: () => this.learnKicks(),
         pending: () => this.pending(),
       },
-      o,
+      { ...o, notify: o.notify ?? this.notify },
     );
     this.sleeps += r.sleeps;
     this.wakeups += r.wakeups;
@@ -145,6 +239,8 @@ export interface KloopTaskSpec {
   order?: StopOrderRef;
   lingerUs: number;
   busyWait: boolean;
+  /** The notify policy (default asleep). */
+  notify?: NotifyPolicy;
 }
 
 /** A kloop worker's life: see runHostThread. */
@@ -153,7 +249,7 @@ export function runKloopTask(task: KloopTaskSpec): KloopResult {
     new Control(task.ctl),
     task.order,
     task,
-    () => new Kloop(task.kloop),
+    () => new Kloop(task.kloop, { notify: task.notify }),
     (k) => k.result(),
   );
 }
