@@ -32,6 +32,10 @@ export function fixedWhat(s: Scenario): string {
     if (s.sweep.n === undefined) parts.push(`${s.base.n} bridges`);
     if (s.sweep.vms === undefined) parts.push(s.base.vms ? 'in VMs' : 'host apps');
   }
+  // The policy is named when it is not the default one (asleep: any news wakes).
+  if (s.base.notify !== undefined && s.base.notify !== 'asleep' && s.sweep.notify === undefined) {
+    parts.push(`notify ${s.base.notify}`);
+  }
   return parts.join(', ');
 }
 
@@ -45,6 +49,7 @@ const X_WHAT: Record<SweepParam, string> = {
   peer: 'the peer, awake (busy-polling) or asleep',
   n: 'bridges in the chain',
   vms: 'the bridges: host apps or VMs',
+  notify: 'notification policy (when a sleeping thread is worth waking)',
 };
 const LOG2_X: readonly SweepParam[] = ['batch', 'ring'];
 
@@ -120,11 +125,16 @@ export function plotSvg(doc: ResultsDoc): string {
   });
 }
 
-/** The events per packet the events plot draws, and their dash patterns. */
+/**
+ * The events the events plot draws, and their dash patterns: per packet, and the
+ * interrupts per batch of the guest apps that take them (where a policy's collapse shows:
+ * one interrupt per batch).
+ */
 export const EVENTS = [
-  { key: 'notifiesPerPacket', name: 'notifies', dash: DASHES[0] },
-  { key: 'kicksPerPacket', name: 'kicks', dash: DASHES[1] },
-  { key: 'irqsPerPacket', name: 'irqs', dash: DASHES[2] },
+  { key: 'notifiesPerPacket', name: 'notifies', per: 'packet', dash: DASHES[0] },
+  { key: 'kicksPerPacket', name: 'kicks', per: 'packet', dash: DASHES[1] },
+  { key: 'irqsPerPacket', name: 'irqs', per: 'packet', dash: DASHES[2] },
+  { key: 'irqsPerBatch', name: 'irqs/batch', per: 'batch', dash: DASHES[3] },
 ] as const;
 
 /** The events plot's series: per line, one per event kind that happened at some point (color per line, dash per kind). */
@@ -138,6 +148,7 @@ export function eventSeries(doc: ResultsDoc): PlotSeries[] {
         label: `${label}: ${e.name}`,
         color: COLORS[i % COLORS.length],
         dash: e.dash,
+        ...(e.per === 'batch' ? { unit: '/batch' } : {}),
         points: recs
           .filter((r) => (r.metrics![e.key] ?? 0) > 0)
           .map((r) => ({ ...X.at(r.params), y: r.metrics![e.key]! })),
@@ -147,17 +158,21 @@ export function eventSeries(doc: ResultsDoc): PlotSeries[] {
   return out;
 }
 
-/** The events plot: notifies, kicks and irqs per packet against x (log scale), the cause behind the main plot. */
+/**
+ * The events plot: notifies, kicks and irqs per packet, and irqs per batch, against x (log
+ * scale), the cause behind the main plot.
+ */
 export function eventsSvg(doc: ResultsDoc): string {
   const s = doc.scenario;
   const X = xOf(s);
   const series = eventSeries(doc);
+  const perBatch = series.some((e) => e.unit === '/batch');
   return renderPlot({
     title: `${s.name}: wake-ups per ${s.experiment === 'ping' ? 'round trip' : 'packet'} vs ${s.x}`,
     subtitle: subtitle(doc),
     xLabel: `${X_WHAT[s.x]}${LOG2_X.includes(s.x) ? ' (log2 scale)' : ''}`,
     xName: s.x,
-    yLabel: `per ${s.experiment === 'ping' ? 'round trip' : 'packet'} (log scale)`,
+    yLabel: `per ${s.experiment === 'ping' ? 'round trip' : 'packet'}${perBatch ? '; irqs/batch: per batch' : ''} (log scale)`,
     yUnit: '/pkt',
     xLog2: LOG2_X.includes(s.x),
     xCategories: X.categories,

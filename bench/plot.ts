@@ -30,6 +30,8 @@ export interface PlotSeries {
   color?: string;
   /** An SVG stroke-dasharray ('' for solid). */
   dash?: string;
+  /** Unit in this series' tooltips, when not the plot's (`/batch` on a plot of `/pkt`). */
+  unit?: string;
 }
 
 export interface PlotSpec {
@@ -72,7 +74,7 @@ export const COLORS = [
   '#9c755f',
   '#bab0ac',
 ];
-export const DASHES = ['', '6 3', '2 3'];
+export const DASHES = ['', '6 3', '2 3', '8 3 2 3'];
 
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
@@ -247,7 +249,7 @@ export function renderPlot(spec: PlotSpec): string {
         (p.yMax !== undefined ? ` data-y-max="${String(p.yMax)}"` : '');
       out.push(
         `<circle class="point" cx="${px}" cy="${c(yAt(p.y))}" r="3.5" ${data}><title>${escapeXml(
-          `${s.label}, ${spec.xName}=${p.xLabel ?? p.x}: ${fmt(p.y)} ${spec.yUnit}${range}`,
+          `${s.label}, ${spec.xName}=${p.xLabel ?? p.x}: ${fmt(p.y)} ${s.unit ?? spec.yUnit}${range}`,
         )}</title></circle>`,
       );
     }

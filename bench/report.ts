@@ -29,6 +29,7 @@ const METRIC_COLUMNS = [
   'sleepsPerPacket',
   'kicksPerPacket',
   'irqsPerPacket',
+  'irqsPerBatch',
   'avgBatch',
   'elapsed',
   'intervals',
@@ -91,7 +92,7 @@ export function pointLabel(r: PointRecord, withVariant: boolean): string {
   const kicks = m.notifiesPerPacket !== null ? `, notifies/pkt ${sci(m.notifiesPerPacket)}` : '';
   const guest =
     (m.kicksPerPacket ?? 0) > 0 || (m.irqsPerPacket ?? 0) > 0
-      ? `, kicks/pkt ${sci(m.kicksPerPacket)}, irqs/pkt ${sci(m.irqsPerPacket)}`
+      ? `, kicks/pkt ${sci(m.kicksPerPacket)}, irqs/pkt ${sci(m.irqsPerPacket)}${(m.irqsPerBatch ?? 0) > 0 ? `, irqs/batch ${sci(m.irqsPerBatch)}` : ''}`
       : '';
   return `${who}${f(m.mpps)} Mpps (${f(m.mppsMin)}-${f(m.mppsMax)})${withVariant ? '' : `${kicks}${guest}${rtt}`}`;
 }
@@ -108,6 +109,8 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
     ['kicks/pkt', (r) => sci(m(r).kicksPerPacket)],
     ['irqs/pkt', (r) => sci(m(r).irqsPerPacket)],
   ];
+  // Streams: the interrupts per batch of the guest apps that take them, too.
+  const irqsPerBatch: [string, (r: PointRecord) => string] = ['irqs/batch', (r) => sci(m(r).irqsPerBatch)];
   // CPU accounting: busy ns per packet summed over threads, the rate with a core per thread.
   const cpu: Array<[string, (r: PointRecord) => string]> = [
     ['busy ns/pkt', (r) => opt(m(r).busyNsPerPacket, 1)],
@@ -127,11 +130,12 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
         threads,
       ];
     case 'chain':
-      return [...mpps, ...kicks, ['drops', (r) => String(m(r).drops ?? '-')], ...cpu, threads];
+      return [...mpps, ...kicks, irqsPerBatch, ['drops', (r) => String(m(r).drops ?? '-')], ...cpu, threads];
     case 'pktgen':
       return [
         ...mpps,
         ...kicks,
+        irqsPerBatch,
         ['notifies/pkt', (r) => sci(m(r).notifiesPerPacket)],
         ['sleeps/pkt', (r) => sci(m(r).sleepsPerPacket)],
         ['avg batch', (r) => (m(r).avgBatch === null ? '-' : f(m(r).avgBatch!, 1))],
@@ -159,7 +163,7 @@ function tableSpec(s: Scenario, variants: boolean): TableSpec {
   const cols = measuredColumns(s);
   const header = ['point', ...swept, ...(variants ? ['variant'] : []), ...cols.map(([h]) => h)];
   // Numbers right, words (directions, ports, transports) left.
-  const right = header.map((h) => h !== 'variant' && !['port', 'endpoints', 'peer', 'vms'].includes(h));
+  const right = header.map((h) => h !== 'variant' && !['port', 'endpoints', 'peer', 'vms', 'notify'].includes(h));
   const row = (r: PointRecord): string[] => {
     const head = [
       String(r.point),
@@ -253,6 +257,7 @@ const KEY_WORDS: Partial<Record<SweepParam, string>> = {
   port: 'port type',
   peer: 'peer state',
   vms: 'bridge kind (host apps or VMs)',
+  notify: 'notify policy',
 };
 const keyWord = (k: SweepParam): string => KEY_WORDS[k] ?? k;
 
@@ -260,7 +265,9 @@ const keyWord = (k: SweepParam): string => KEY_WORDS[k] ?? k;
 function measures(s: Scenario): string {
   const over = s.sweep.port ? 'over each port type' : `over a ${s.port}`;
   const ends = s.endpoints ? directionOf(s.endpoints, s.experiment) : '';
-  const dirs = s.sweep.endpoints ? ' for each direction' : ends ? `, ${ends}` : '';
+  // The policy is named when it is fixed and not the default (asleep: any news wakes).
+  const policy = s.sweep.notify === undefined && s.base.notify !== undefined && s.base.notify !== 'asleep';
+  const dirs = `${s.sweep.endpoints ? ' for each direction' : ends ? `, ${ends}` : ''}${policy ? `, notify ${s.base.notify}` : ''}`;
   switch (s.experiment) {
     case 'peers':
       return 'the same packets streamed between two worker threads over a pipe, a VALE port, postMessage, batched postMessage and ringbuf.js';
@@ -311,20 +318,25 @@ export function plotSentence(doc: ResultsDoc): string {
 export function eventsSentence(doc: ResultsDoc): string {
   const s = doc.scenario;
   const unit = s.experiment === 'ping' ? 'round trip' : 'packet';
-  if (eventSeries(doc).length === 0) {
+  const series = eventSeries(doc);
+  if (series.length === 0) {
     return `No notifies, kicks or interrupts at any point: every thread found work without being woken (a wake-up would cost a wait/notify round trip, tens of us here).`;
   }
   let top: { r: PointRecord; v: number; name: string } | undefined;
   for (const r of doc.points) {
     if (r.metrics === null) continue;
     for (const e of EVENTS) {
+      if (e.per !== 'packet') continue;
       const v = r.metrics[e.key] ?? 0;
       if (v > (top?.v ?? 0)) top = { r, v, name: e.name };
     }
   }
   const most = top ? ` Most: ${top.v.toExponential(2)} ${top.name}/${unit} at ${at(doc, top.r)}.` : '';
+  const perBatch = series.some((e) => e.unit === '/batch')
+    ? ', irqs/batch: interrupts per batch of the guest apps that take them'
+    : '';
   return (
-    `Wake-ups per ${unit} against ${keyWord(s.x)} (log scale; notifies: a host thread woke a sleeping peer, kicks: guest -> host, irqs: host -> guest; zeros not drawn), ` +
+    `Wake-ups per ${unit} against ${keyWord(s.x)} (log scale; notifies: a host thread woke a sleeping peer, kicks: guest -> host, irqs: host -> guest${perBatch}; zeros not drawn), ` +
     `one line per ${[...lineKeys(s).map(keyWord), 'kind'].join(' and ')}: each costs a wait/notify round trip (tens of us on this machine), ` +
     `${s.experiment === 'ping' ? 'which is what an asleep peer adds to every round trip' : 'so where the first plot falls, a rise here is the cause'}.${most}`
   );

@@ -10,6 +10,10 @@
  * point). pktgen and ping take their topology from the point's port and endpoints
  * (host apps, passthrough guests, emulated-NIC guests), chain from its port, n and vms.
  *
+ * With `trace`, each point of a pktgen, ping or chain run writes every thread's sleeps,
+ * wake-ups, kicks, interrupts and syncs to `trace-<point>.json` in the run's directory
+ * (Chrome Trace Event JSON).
+ *
  * A run stops early when its `signal` aborts (the CLI's Ctrl-C): the point in progress
  * stops as if its time were up and is dropped (a cut-short measurement would sit in the
  * table as if it were one), and the files are written for the points that finished,
@@ -56,6 +60,11 @@ export interface Metrics {
   /** Guests: kicks (guest -> host: CSB kicks, NIC doorbells) and interrupts (host -> guest) per packet. */
   kicksPerPacket: number | null;
   irqsPerPacket: number | null;
+  /**
+   * Guests: interrupts per batch of the guest apps that take them (interrupts over the
+   * batches those apps synced, both counted over the run); null for ping (a batch is a round trip).
+   */
+  irqsPerBatch: number | null;
   avgBatch: number | null;
   /** Seconds from the go to the end of the stop. */
   elapsed: number | null;
@@ -98,6 +107,8 @@ export interface PointRecord {
   intervalMpps: number[];
   /** Per thread: CPU and idle-spin ns per packet, run-queue wait % (JSON only; null where not measured). */
   cpuThreads: ThreadCpuFigures[] | null;
+  /** The point's Chrome trace, a file in the run's directory (JSON only; runs with `trace`). */
+  trace?: string;
 }
 
 export interface Machine {
@@ -154,8 +165,13 @@ export interface Measurement {
 export interface ExperimentRunner {
   /** Rough seconds one point takes (for the up-front estimate). */
   estimate(s: Scenario): number;
-  /** Runs one point. `signal` aborting ends it early (its result is then dropped). */
-  run(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]>;
+  /**
+   * Runs one point. `signal` aborting ends it early (its result is then dropped); `trace`,
+   * where the experiment traces its threads, is the file its Chrome trace goes to.
+   */
+  run(s: Scenario, p: PointParams, signal?: AbortSignal, trace?: string): Promise<Measurement[]>;
+  /** Whether `trace` is honoured (the threads run netmap ports; default false). */
+  traces?: boolean;
 }
 
 /** Metrics in one key order (the Metrics interface's); what is not given is null. */
@@ -174,6 +190,7 @@ export function makeMetrics(
     sleepsPerPacket: m.sleepsPerPacket ?? null,
     kicksPerPacket: m.kicksPerPacket ?? null,
     irqsPerPacket: m.irqsPerPacket ?? null,
+    irqsPerBatch: m.irqsPerBatch ?? null,
     avgBatch: m.avgBatch ?? null,
     elapsed: m.elapsed ?? null,
     intervals: m.intervals ?? null,
@@ -219,6 +236,8 @@ function pktgenMetrics(r: PktGenRunResult): Metrics {
     sleepsPerPacket: r.sleepsPerPacket,
     kicksPerPacket: r.kicksPerPacket,
     irqsPerPacket: r.irqsPerPacket,
+    // ping: a batch is a round trip, so per batch would only repeat per packet.
+    irqsPerBatch: r.mode === 'ping' ? null : r.irqsPerBatch,
     avgBatch: r.avgBatch,
     elapsed: r.seconds,
     intervals: r.intervals.length,
@@ -249,11 +268,12 @@ function runKnobs(s: Scenario, p: PointParams) {
     warmupMs: s.base.warmupMs,
     reportMs: s.base.reportMs,
     lingerUs: s.base.lingerUs,
+    notify: p.notify,
   };
 }
 
 /** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated. */
-async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]> {
+async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal, trace?: string): Promise<Measurement[]> {
   const e = pointEndpoints(p);
   const ping = s.experiment === 'ping';
   const awake = p.peer === 'awake';
@@ -269,6 +289,7 @@ async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal): Promi
     busyWait: ping ? awake : s.base.busyWait,
     moderation: s.base.moderation,
     signal,
+    trace,
   });
   const metrics = pktgenMetrics(r);
   const error = ping && metrics.rttMedianUs === null ? 'no round trip completed' : null;
@@ -283,11 +304,12 @@ const pairEstimate = (s: Scenario) => s.base.seconds + s.base.warmupMs / 1000 + 
  * `port` and `endpoints`; chain from its `port`, `n` and `vms`.
  */
 export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
-  pktgen: { estimate: pairEstimate, run: runPair },
-  ping: { estimate: pairEstimate, run: runPair },
+  pktgen: { estimate: pairEstimate, run: runPair, traces: true },
+  ping: { estimate: pairEstimate, run: runPair, traces: true },
   chain: {
     estimate: (s) => s.base.seconds + s.base.warmupMs / 1000 + 2 * POINT_OVERHEAD_S,
-    async run(s, p, signal) {
+    traces: true,
+    async run(s, p, signal, trace) {
       const r = await runChain({
         n: p.n,
         port: p.port,
@@ -296,6 +318,7 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         ...runKnobs(s, p),
         busyWait: s.base.busyWait,
         signal,
+        trace,
       });
       const metrics = makeMetrics({
         mpps: r.mpps,
@@ -307,6 +330,7 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
         seqErrors: r.seqErrors,
         kicksPerPacket: r.kicksPerPacket,
         irqsPerPacket: r.irqsPerPacket,
+        irqsPerBatch: r.irqsPerBatch,
         elapsed: r.seconds,
         intervals: r.intervals.length,
         threads: r.threads,
@@ -326,6 +350,8 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
   },
   peers: {
     estimate: (s) => 5 * (s.base.seconds + 0.25 + POINT_OVERHEAD_S),
+    // postMessage and ringbuf.js have no traced points.
+    traces: false,
     async run(s, p, signal) {
       const r = await runPeersBench({ seconds: s.base.seconds, len: p.len, batch: p.batch, vale: true, signal });
       return r.results.map((line) => ({
@@ -381,6 +407,12 @@ export interface RunOptions {
    * points with `partial: true`. runScenario then resolves as usual.
    */
   signal?: AbortSignal;
+  /**
+   * Trace every point (pktgen, ping, chain): each writes `trace-<point>.json` (with the
+   * prefix) into the run's directory, every thread's sleeps, wake-ups, kicks, interrupts
+   * and syncs as Chrome Trace Event JSON.
+   */
+  trace?: boolean;
 }
 
 export interface RunResult {
@@ -460,6 +492,12 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
     s.base.seconds = o.seconds;
   }
   const exp = EXPERIMENTS[s.experiment];
+  if (o.trace === true && !exp.traces) {
+    throw new NetmapError(
+      'EINVAL',
+      `trace is not available for the ${s.experiment} experiment (only pktgen, ping and chain run traced threads)`,
+    );
+  }
   const machine = o.machine ?? machineFacts();
   const points = expandPoints(s, machine.cores);
   const live = o.live ?? (o.progress === undefined && process.stderr.isTTY === true);
@@ -535,8 +573,9 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
         lineOpen = true;
       }
       let ms: Measurement[];
+      const trace = o.trace === true ? `${pre}trace-${i + 1}.json` : undefined;
       try {
-        ms = await exp.run(s, p, signal);
+        ms = await exp.run(s, p, signal, trace === undefined ? undefined : join(dir, trace));
       } catch (e) {
         ms = [{ variant: null, metrics: null, error: (e as Error)?.message ?? String(e), intervalMpps: [] }];
       }
@@ -556,6 +595,7 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
           metrics: m.metrics,
           intervalMpps: m.intervalMpps,
           cpuThreads: m.cpuThreads ?? null,
+          ...(trace !== undefined && m.metrics !== null ? { trace } : {}),
         }),
       );
       if (recs.some((r) => r.metrics === null && !r.error?.startsWith('skipped'))) failed++;

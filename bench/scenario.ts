@@ -13,7 +13,8 @@
  * app, a passthrough guest or an emulated-NIC guest), `ping` (round trips, the peer awake
  * or asleep), `chain` (N bridges, host apps or VMs), `peers` (a pipe and VALE against
  * postMessage and ringbuf.js). Sweeps vary numbers (len, batch, ring, spinUs, n) and
- * categories (port, endpoints as directions like "guest->host", peer, vms); the runner
+ * categories (port, endpoints as directions like "guest->host", peer, vms, notify: the
+ * notification policy of every port, kloop and NIC of a point); the runner
  * dispatches on `experiment`, so a new kind slots in by adding its case there.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { MAX_CHAIN } from '../src/apps/chain-run.js';
 import { MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN } from '../src/apps/frame.js';
 import { MAX_MODERATION } from '../src/emulated/nic.js';
 import { NetmapError } from '../src/errors.js';
+import { NOTIFY_POLICIES, type NotifyPolicy } from '../src/kernel/notify.js';
 import { packageRoot } from '../src/paths.js';
 
 export const EXPERIMENTS = ['pktgen', 'peers', 'ping', 'chain'] as const;
@@ -54,7 +56,18 @@ export const AWAKE_SPIN_US = 1e7;
 export const AUTO_SPIN_US = 200;
 
 /** Every parameter a sweep may vary; which ones depends on the experiment (SWEEPABLE). */
-export const SWEEP_PARAMS = ['len', 'batch', 'ring', 'spinUs', 'port', 'endpoints', 'peer', 'n', 'vms'] as const;
+export const SWEEP_PARAMS = [
+  'len',
+  'batch',
+  'ring',
+  'spinUs',
+  'port',
+  'endpoints',
+  'peer',
+  'n',
+  'vms',
+  'notify',
+] as const;
 export type SweepParam = (typeof SWEEP_PARAMS)[number];
 /** The numeric parameters; the others are categories (a plot spaces their values evenly, in sweep order). */
 export const NUMERIC_PARAMS: readonly SweepParam[] = ['len', 'batch', 'ring', 'spinUs', 'n'];
@@ -62,10 +75,10 @@ export const isNumericParam = (k: SweepParam): boolean => NUMERIC_PARAMS.include
 
 /** What each experiment may sweep. */
 export const SWEEPABLE: Record<ExperimentName, readonly SweepParam[]> = {
-  pktgen: ['len', 'batch', 'ring', 'spinUs', 'port', 'endpoints'],
+  pktgen: ['len', 'batch', 'ring', 'spinUs', 'port', 'endpoints', 'notify'],
   peers: ['len', 'batch'],
-  ping: ['len', 'ring', 'port', 'endpoints', 'peer'],
-  chain: ['len', 'batch', 'ring', 'spinUs', 'port', 'n', 'vms'],
+  ping: ['len', 'ring', 'port', 'endpoints', 'peer', 'notify'],
+  chain: ['len', 'batch', 'ring', 'spinUs', 'port', 'n', 'vms', 'notify'],
 };
 
 export interface Endpoints {
@@ -100,6 +113,11 @@ export interface Base {
   n: number;
   /** chain: each bridge in a guest VM (true) or a host app (false). */
   vms: boolean;
+  /**
+   * pktgen, ping, chain: when a sleeping thread is worth waking, on every port, kloop and
+   * NIC of the point ('asleep': any news wakes; 'event-idx'; 'adaptive'; src/kernel/notify.ts).
+   */
+  notify: NotifyPolicy;
 }
 
 /** The swept values per parameter. */
@@ -114,6 +132,7 @@ export interface Sweep {
   peer?: PeerState[];
   n?: number[];
   vms?: boolean[];
+  notify?: NotifyPolicy[];
 }
 
 export interface Scenario {
@@ -159,16 +178,42 @@ export const BASE_DEFAULTS: Readonly<Base> = {
   peer: 'asleep',
   n: 4,
   vms: false,
+  notify: 'asleep',
 };
 
 /** Base keys each experiment uses; the others are refused so nothing is silently ignored. */
 export const BASE_KEYS: Record<ExperimentName, readonly (keyof Base)[]> = {
-  pktgen: ['len', 'batch', 'ring', 'seconds', 'spinUs', 'warmupMs', 'reportMs', 'lingerUs', 'busyWait', 'moderation'],
+  pktgen: [
+    'len',
+    'batch',
+    'ring',
+    'seconds',
+    'spinUs',
+    'warmupMs',
+    'reportMs',
+    'lingerUs',
+    'busyWait',
+    'moderation',
+    'notify',
+  ],
   // runPeersBench fixes its ring, spin, warm-up and interval so every variant is comparable.
   peers: ['len', 'batch', 'seconds'],
   // ping is one packet at a time; the peer state sets the spin and busy-wait.
-  ping: ['len', 'ring', 'seconds', 'warmupMs', 'reportMs', 'lingerUs', 'moderation', 'peer'],
-  chain: ['len', 'batch', 'ring', 'seconds', 'spinUs', 'warmupMs', 'reportMs', 'lingerUs', 'busyWait', 'n', 'vms'],
+  ping: ['len', 'ring', 'seconds', 'warmupMs', 'reportMs', 'lingerUs', 'moderation', 'peer', 'notify'],
+  chain: [
+    'len',
+    'batch',
+    'ring',
+    'seconds',
+    'spinUs',
+    'warmupMs',
+    'reportMs',
+    'lingerUs',
+    'busyWait',
+    'n',
+    'vms',
+    'notify',
+  ],
 };
 
 /** The base an experiment starts from: its keys' defaults. */
@@ -382,6 +427,8 @@ function baseValue(c: Checker, path: string, k: keyof Base, v: unknown, m: Mode)
       return c.bool(path, v, 'true (each bridge in a guest VM) or false (host apps)');
     case 'peer':
       return c.oneOf(path, v, PEER_STATES);
+    case 'notify':
+      return c.oneOf(path, v, NOTIFY_POLICIES);
     default:
       return c.num(path, v, paramSpec(k, m));
   }
@@ -411,6 +458,8 @@ function sweepValue(
       return c.oneOf(path, v, PEER_STATES);
     case 'vms':
       return c.bool(path, v, 'true (each bridge in a guest VM) or false (host apps)');
+    case 'notify':
+      return c.oneOf(path, v, NOTIFY_POLICIES);
     default:
       return c.num(path, v, paramSpec(k as NumKey, m));
   }
@@ -596,8 +645,8 @@ export function validateScenario(input: unknown): Scenario {
 
 /**
  * The values of every parameter at one point: the four numbers always (what the point
- * ran with), and the experiment's others (pktgen: port, endpoints; ping: port,
- * endpoints, peer; chain: port, n, vms).
+ * ran with), and the experiment's others (pktgen: port, endpoints, notify; ping: port,
+ * endpoints, peer, notify; chain: port, n, vms, notify).
  */
 export interface PointParams {
   len: number;
@@ -610,6 +659,8 @@ export interface PointParams {
   peer?: PeerState;
   n?: number;
   vms?: boolean;
+  /** The notification policy of every port, kloop and NIC of the point. */
+  notify?: NotifyPolicy;
 }
 
 /** One parameter's value at a point (undefined if the experiment has no such parameter). */
@@ -658,6 +709,7 @@ export function expandPoints(s: Scenario, cores = availableParallelism()): Point
     first.n = b.n;
     first.vms = b.vms;
   }
+  if (b.notify !== undefined) first.notify = b.notify;
   let points: PointParams[] = [first];
   for (const [k, values] of Object.entries(s.sweep) as [SweepParam, ParamValue[]][]) {
     points = points.flatMap((p) => values.map((v) => ({ ...p, [k]: v })));
@@ -679,6 +731,7 @@ export function formatParam(k: SweepParam, v: number | string | boolean | undefi
   if (k === 'port' || k === 'endpoints') return String(v);
   if (k === 'vms') return v ? 'VMs' : 'host apps';
   if (k === 'peer') return `peer ${v}`;
+  if (k === 'notify') return `notify ${v}`;
   return `${k}=${v}`;
 }
 

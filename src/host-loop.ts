@@ -14,6 +14,11 @@ export interface HostLoopOptions {
   lingerUs: number;
   /** The notify policy (adaptive: the linger grows and shrinks as guest halt-polling's window does). */
   notify?: NotifyPolicy;
+  /**
+   * Threads outnumber cores: the adaptive policy then neither lingers nor busy-waits (the
+   * thread it would spin for needs the core); the others do as told.
+   */
+  oversubscribed?: boolean;
   /** Never sleep (the guest then never needs to kick). */
   busyWait: boolean;
   /** Longest sleep, so `stop` is seen even if nothing wakes the thread (ms). */
@@ -59,7 +64,14 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
   const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
   // One step costs about eight loads: the linger budget is counted in steps, not read
   // from a clock (a clock read allocates). The adaptive policy moves it within the budget.
-  const linger = new SpinWindow(o.notify ?? 'asleep', o.busyWait ? 0 : o.lingerUs);
+  const adaptive = o.notify === 'adaptive';
+  // Adaptive treats busy-wait as a linger budget like any other: it adapts within it.
+  const busyWait = o.busyWait && !adaptive;
+  const linger = new SpinWindow(
+    o.notify ?? 'asleep',
+    o.busyWait ? (adaptive ? 1e7 : 0) : o.lingerUs,
+    o.oversubscribed === true,
+  );
   let lingerSteps = Math.ceil(spinIterations(linger.us) / 8);
   let sleeps = 0;
   let wakeups = 0;
@@ -74,7 +86,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
       continue;
     }
     if ((++idle & 255) === 0) idleMark(idle);
-    if (o.busyWait || idle < lingerSteps) continue;
+    if (busyWait || idle < lingerSteps) continue;
     h.beforeSleep();
     Atomics.store(h.bell, BELL_SLEEP, bits);
     // Re-check after saying we sleep: news published after this point comes with a notify.
@@ -82,10 +94,12 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
     if (!h.step()) {
       sleeps++;
       const slept = performance.now();
-      const r = Atomics.wait(h.bell, BELL_SLEEP, bits, h.sleepMs?.(o.pollMs) ?? o.pollMs);
+      const bound = h.sleepMs?.(o.pollMs) ?? o.pollMs;
+      const r = Atomics.wait(h.bell, BELL_SLEEP, bits, bound);
       traceSleep(slept);
       if (r === 'ok') wakeups++;
-      timedOut = r === 'timed-out';
+      // A sleep the policy bounded (a batch asked for) proves nothing when it times out.
+      timedOut = r === 'timed-out' && bound >= o.pollMs;
       linger.learn((performance.now() - slept) * 1000);
       lingerSteps = Math.ceil(spinIterations(linger.us) / 8);
     }

@@ -61,6 +61,8 @@ export interface PortCounters {
 export interface AttachPortOptions {
   /** When a sleeping peer is worth waking (default the registration's, else 'asleep'). */
   notify?: NotifyPolicy;
+  /** Threads outnumber cores here: the adaptive policy then never busy-polls. */
+  oversubscribed?: boolean;
   /** Hold the port alone: refused if anyone holds it, and keeps everyone out (netmap's /x). */
   exclusive?: boolean;
   /**
@@ -102,6 +104,7 @@ export class Port implements Spinnable {
   private readonly asked: Int32Array;
   private readonly askedFrom: Int32Array;
   private spin: SpinWindow | null = null;
+  private readonly oversubscribed: boolean;
   // Kernel state is JS-private: nothing reachable from a Port leads to another port.
   readonly #k: KernelPort;
   private readonly region: RegionViews;
@@ -124,6 +127,7 @@ export class Port implements Spinnable {
     this.txPoll = !(o.noTxPoll ?? desc.mode?.noTxPoll ?? false);
     this.extraBufs = Number.isInteger(desc.extraBufs) ? (desc.extraBufs as number) : 0;
     this.notify = checkNotifyPolicy(o.notify ?? desc.mode?.notify ?? 'asleep');
+    this.oversubscribed = o.oversubscribed === true;
     this.txWant = k.txk.map((kr) => new WakeWant(this.notify, kr.numSlots, true));
     this.rxWant = k.rxk.map((kr) => new WakeWant(this.notify, kr.numSlots, false));
     this.asked = new Int32Array(k.txk.length + k.rxk.length);
@@ -196,10 +200,13 @@ export class Port implements Spinnable {
       }
       this.countSleep(events, KC_SLEEPS);
       const slept = performance.now();
-      const r = Atomics.wait(this.bell, BELL_SLEEP, word, this.bound(left));
+      const bound = this.bound(left);
+      const r = Atomics.wait(this.bell, BELL_SLEEP, word, bound);
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
-      // Still our flag after a timeout: nobody came to wake us (a waker clears it first).
-      const unwoken = (this.clearSleep(bits) & bits) === bits && r === 'timed-out';
+      // Still our flag after a full timeout: nobody came to wake us (a waker clears it
+      // first). A sleep the policy bounded (it asked for a batch) proves nothing: its
+      // waker may be on its way.
+      const unwoken = (this.clearSleep(bits) & bits) === bits && r === 'timed-out' && bound >= left;
       ready = this.check(events);
       const owed = this.learn(events);
       traceSleep(slept);
@@ -316,7 +323,7 @@ export class Port implements Spinnable {
   private window(spinUs: number): SpinWindow {
     let w = this.spin;
     if (w === null || w.budgetUs !== spinUs) {
-      w = new SpinWindow(this.notify, spinUs);
+      w = new SpinWindow(this.notify, spinUs, this.oversubscribed);
       this.spin = w;
     }
     return w;

@@ -58,23 +58,49 @@ export class Tracer {
     else this.overwritten++;
   }
 
-  /** The kept events, oldest first, as Chrome Trace Events of thread `tid` named `role`. */
-  events(tid: number, role: string): ChromeTraceEvent[] {
-    const out: ChromeTraceEvent[] = [{ name: 'thread_name', ph: 'M', pid: 1, tid, args: { name: role } }];
+  /** The kept events, oldest first: three numbers each (kind, µs, argument); postable. */
+  export(): ThreadTrace {
+    const out = new Float64Array(this.count * 3);
     const first = this.count < this.capacity ? 0 : this.next;
     for (let j = 0; j < this.count; j++) {
       const i = ((first + j) % this.capacity) * 3;
-      const kind = this.ev[i];
-      const ts = this.ev[i + 1];
-      const arg = this.ev[i + 2];
-      const name = NAMES[kind] ?? `event ${kind}`;
-      if (kind === TR_SLEEP) out.push({ name, ph: 'X', ts, dur: arg, pid: 1, tid });
-      else if (kind === TR_TXSYNC || kind === TR_RXSYNC)
-        out.push({ name, ph: 'i', s: 't', ts, pid: 1, tid, args: { slots: arg } });
-      else out.push({ name, ph: 'i', s: 't', ts, pid: 1, tid });
+      out[j * 3] = this.ev[i];
+      out[j * 3 + 1] = this.ev[i + 1];
+      out[j * 3 + 2] = this.ev[i + 2];
     }
-    return out;
+    return { events: out, overwritten: this.overwritten };
   }
+}
+
+/** A thread's kept events (Tracer.export), as posted from its worker. */
+export interface ThreadTrace {
+  events: Float64Array;
+  overwritten: number;
+}
+
+/** Chrome Trace Event JSON (the object form) for threads named by their roles. */
+export function chromeTrace(threads: Array<{ role: string; trace: ThreadTrace }>): {
+  traceEvents: ChromeTraceEvent[];
+  displayTimeUnit: 'ns';
+  otherData: Record<string, unknown>;
+} {
+  const traceEvents: ChromeTraceEvent[] = [];
+  threads.forEach(({ role, trace }, tid) => {
+    traceEvents.push({ name: 'thread_name', ph: 'M', pid: 1, tid, args: { name: role } });
+    const ev = trace.events;
+    for (let i = 0; i + 2 < ev.length; i += 3) {
+      const kind = ev[i];
+      const ts = ev[i + 1];
+      const arg = ev[i + 2];
+      const name = NAMES[kind] ?? `event ${kind}`;
+      if (kind === TR_SLEEP) traceEvents.push({ name, ph: 'X', ts, dur: arg, pid: 1, tid });
+      else if (kind === TR_TXSYNC || kind === TR_RXSYNC) {
+        traceEvents.push({ name, ph: 'i', s: 't', ts, pid: 1, tid, args: { slots: arg } });
+      } else traceEvents.push({ name, ph: 'i', s: 't', ts, pid: 1, tid });
+    }
+  });
+  const overwritten = Object.fromEntries(threads.map(({ role, trace }) => [role, trace.overwritten]));
+  return { traceEvents, displayTimeUnit: 'ns', otherData: { eventsOverwrittenPerThread: overwritten } };
 }
 
 export interface ChromeTraceEvent {

@@ -199,7 +199,7 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
     'pktgen sweeping a chain parameter',
     edit((s) => (s.sweep = { vms: [false, true], batch: [1] })),
     'scenario.sweep.vms',
-    /the pktgen experiment cannot vary vms \(it varies len, batch, ring, spinUs, port, endpoints\)/,
+    /the pktgen experiment cannot vary vms \(it varies len, batch, ring, spinUs, port, endpoints, notify\)/,
   ],
   [
     "a spin that is neither 'auto' nor a number",
@@ -218,7 +218,7 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
     'ping sweeping batch',
     { name: 'p', experiment: 'ping', sweep: { batch: [1, 2] } },
     'scenario.sweep.batch',
-    /the ping experiment cannot vary batch \(it varies len, ring, port, endpoints, peer\)/,
+    /the ping experiment cannot vary batch \(it varies len, ring, port, endpoints, peer, notify\)/,
   ],
   [
     'an unknown peer state',
@@ -280,6 +280,61 @@ const BAD: Array<[string, unknown, string, RegExp]> = [
     { name: 'q', experiment: 'peers', port: 'vale', sweep: { batch: [64] } },
     'scenario.port',
     /not used by the peers experiment/,
+  ],
+  // notify: the notification policy, a base value and a category sweep.
+  [
+    'an unknown base notify policy',
+    edit((s) => (s.base = { notify: 'lazy' })),
+    'scenario.base.notify',
+    /^must be one of asleep, event-idx, adaptive, got "lazy"$/,
+  ],
+  [
+    'a notify policy that is not a string',
+    edit((s) => (s.base = { notify: true })),
+    'scenario.base.notify',
+    /^must be one of asleep, event-idx, adaptive, got true$/,
+  ],
+  [
+    'an unknown swept notify policy',
+    edit((s) => {
+      s.sweep = { notify: ['asleep', 'eager'], batch: [1] };
+      delete s.series;
+    }),
+    'scenario.sweep.notify[1]',
+    /^must be one of asleep, event-idx, adaptive, got "eager"$/,
+  ],
+  [
+    'the same notify policy twice',
+    edit((s) => {
+      s.sweep = { notify: ['adaptive', 'adaptive'], batch: [1] };
+      delete s.series;
+    }),
+    'scenario.sweep.notify[1]',
+    /^"adaptive" is already in the list$/,
+  ],
+  [
+    'a ping notify sweep that is not a list',
+    { name: 'p', experiment: 'ping', sweep: { notify: 'adaptive' } },
+    'scenario.sweep.notify',
+    /must be a list of 1 to 64 values, got "adaptive"/,
+  ],
+  [
+    'a bad chain notify policy',
+    { name: 'c', experiment: 'chain', base: { notify: 'event_idx' }, sweep: { vms: [false] } },
+    'scenario.base.notify',
+    /one of asleep, event-idx, adaptive, got "event_idx"/,
+  ],
+  [
+    'peers with a notify policy',
+    { name: 'q', experiment: 'peers', base: { notify: 'adaptive' }, sweep: { batch: [64] } },
+    'scenario.base.notify',
+    /not used by the peers experiment \(it takes len, batch, seconds\)/,
+  ],
+  [
+    'peers sweeping notify',
+    { name: 'q', experiment: 'peers', sweep: { notify: ['asleep'], batch: [64] } },
+    'scenario.sweep.notify',
+    /the peers experiment cannot vary notify \(it varies len, batch\)/,
   ],
 ];
 
@@ -403,6 +458,46 @@ describe('scenario validation', () => {
     ]);
   });
 
+  it('notify: a base value (default asleep) and a sweep for pktgen, ping and chain, on every point', () => {
+    const s = validateScenario({
+      name: 'n',
+      experiment: 'pktgen',
+      endpoints: 'guest->host',
+      sweep: { notify: ['asleep', 'event-idx', 'adaptive'], batch: [1, 64] },
+      series: 'notify',
+    });
+    expect(s.base.notify).toBe('asleep');
+    expect(s.sweep.notify).toEqual(['asleep', 'event-idx', 'adaptive']);
+    expect(s.series).toBe('notify');
+    expect(s.x).toBe('batch');
+    expect(expandPoints(s, 2).map((p) => [p.notify, p.batch])).toEqual([
+      ['asleep', 1],
+      ['asleep', 64],
+      ['event-idx', 1],
+      ['event-idx', 64],
+      ['adaptive', 1],
+      ['adaptive', 64],
+    ]);
+    const ping = validateScenario({
+      name: 'p',
+      experiment: 'ping',
+      base: { notify: 'adaptive' },
+      sweep: { peer: ['asleep'] },
+    });
+    expect(expandPoints(ping, 2).map((p) => p.notify)).toEqual(['adaptive']);
+    const chain = validateScenario({
+      name: 'c',
+      experiment: 'chain',
+      base: { notify: 'event-idx' },
+      sweep: { vms: [false, true] },
+    });
+    expect(expandPoints(chain, 2).map((p) => p.notify)).toEqual(['event-idx', 'event-idx']);
+    // peers has no policy (its transports are not netmap ports).
+    const peers = validateScenario({ name: 'q', experiment: 'peers', sweep: { batch: [64] } });
+    expect(peers.base.notify).toBeUndefined();
+    expect(expandPoints(peers, 2)[0].notify).toBeUndefined();
+  });
+
   it('loads the built-in scenarios by name, and names the file when it cannot be read', () => {
     expect(builtinScenarios()).toEqual(
       expect.arrayContaining([
@@ -415,6 +510,7 @@ describe('scenario validation', () => {
         'latency',
         'chain',
         'peers',
+        'notify-policies',
       ]),
     );
     // Every built-in validates (loadScenario throws otherwise) and stays a few minutes at most.
@@ -428,6 +524,14 @@ describe('scenario validation', () => {
     expect(prb.series).toBe('ring');
     expect(prb.sweep.ring).toEqual([256, 512, 1024, 2048]);
     expect(expandPoints(prb).length).toBeLessThanOrEqual(40);
+    // The talk's experiment 2: pkt-gen in the guest, sending to the host.
+    expect(prb.endpoints).toEqual({ tx: 'guest', rx: 'host' });
+    expect(prb.base.notify).toBe('asleep');
+    const np = loadScenario('notify-policies').scenario;
+    expect(np).toMatchObject({ experiment: 'pktgen', port: 'pipe', series: 'notify', x: 'batch' });
+    expect(np.endpoints).toEqual({ tx: 'guest', rx: 'host' });
+    expect(np.base).toMatchObject({ ring: 1024, seconds: 1 });
+    expect(np.sweep).toEqual({ notify: ['asleep', 'event-idx', 'adaptive'], batch: [1, 4, 16, 64, 256, 1024] });
     expect(() => loadScenario('no-such-scenario')).toThrow(/^no-such-scenario: no such file, and not a built-in/);
     const dir = mkdtempSync(join(tmpdir(), 'sabnetmap-scn-'));
     try {
@@ -602,6 +706,41 @@ describe('a tiny sweep end to end', () => {
     expect(row[header.indexOf('busyNsPerPacket')]).toBe(String(p.metrics!.busyNsPerPacket ?? ''));
     if (process.platform === 'linux') expect(p.metrics!.busyNsPerPacket).toBeGreaterThan(0);
   }, 30_000);
+
+  it('a sweep over notify: a line per policy, and points.json and points.csv carry the policy of each point', async () => {
+    const s = validateScenario({
+      name: 'pol',
+      experiment: 'pktgen',
+      base: { seconds: 0.2, warmupMs: 50, reportMs: 100 },
+      sweep: { notify: ['asleep', 'event-idx', 'adaptive'], batch: [32] },
+      series: 'notify',
+    });
+    const r = await runScenario(s, { outDir: out, progress: () => {} });
+    expect(r.failed).toBe(0);
+    const doc = JSON.parse(readFileSync(r.files.json, 'utf8')) as ResultsDoc;
+    expect(doc.points.map((p) => p.params.notify)).toEqual(['asleep', 'event-idx', 'adaptive']);
+    expect(doc.points.map((p) => p.line)).toEqual(['notify asleep', 'notify event-idx', 'notify adaptive']);
+    expect(doc.plot.lines).toEqual(['notify asleep', 'notify event-idx', 'notify adaptive']);
+    for (const p of doc.points) expect(p.metrics!.packets).toBeGreaterThan(0);
+    const [header, ...rows] = parseCsv(readFileSync(r.files.csv, 'utf8'));
+    expect(header).toContain('notify');
+    expect(rows.map((row) => row[header.indexOf('notify')])).toEqual(['asleep', 'event-idx', 'adaptive']);
+    // The table shows the swept policy.
+    const md = readFileSync(r.files.report, 'utf8');
+    expect(md).toMatch(/^\| point \| notify \| batch \|/m);
+    expect(md).toMatch(/^\| 2 \| event-idx \| 32 \|/m);
+    expect(md).toMatch(/one line per notify policy/);
+  }, 30_000);
+
+  it('refuses to trace a peers scenario before anything runs (EINVAL)', async () => {
+    const s = validateScenario({ name: 'pt', experiment: 'peers', base: { seconds: 0.1 }, sweep: { batch: [64] } });
+    const dir = join(out, 'peers-trace');
+    const err = await runScenario(s, { dir, trace: true, progress: () => {} }).catch((e) => e);
+    expect(err).toBeInstanceOf(NetmapError);
+    expect((err as NetmapError).code).toBe('EINVAL');
+    expect((err as Error).message).toMatch(/trace is not available for the peers experiment/);
+    expect(existsSync(dir)).toBe(false);
+  });
 });
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -616,6 +755,55 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** A Chrome trace as the runner and pkt-gen write it. */
+interface ChromeTraceFile {
+  traceEvents: Array<{ name: string; ph: string; tid: number; ts?: number; dur?: number; args?: { name?: string } }>;
+}
+
+describe('sabnetmap bench run --trace', () => {
+  let dir: string;
+  beforeAll(() => {
+    requireBuilt();
+    dir = mkdtempSync(join(tmpdir(), 'sabnetmap-trace-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes trace-<point>.json per point: Chrome trace JSON, a named thread per role, its sleeps and syncs', async () => {
+    const f = join(dir, 'tr.json');
+    // Spin 0: the threads sleep as soon as they run out of work, so there are sleeps to see.
+    writeFileSync(
+      f,
+      JSON.stringify({
+        name: 'tr',
+        experiment: 'pktgen',
+        base: { seconds: 0.2, warmupMs: 50, reportMs: 100, spinUs: 0 },
+        sweep: { notify: ['asleep', 'adaptive'] },
+      }),
+    );
+    const r = await cli(['bench', 'run', f, '--trace', '--out', dir, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = JSON.parse(r.stdout) as ResultsDoc & { dir: string };
+    expect(doc.points.map((p) => p.trace)).toEqual(['trace-1.json', 'trace-2.json']);
+    for (const p of doc.points) {
+      const file = join(doc.dir, p.trace!);
+      expect(existsSync(file), file).toBe(true);
+      const t = JSON.parse(readFileSync(file, 'utf8')) as ChromeTraceFile;
+      expect(Array.isArray(t.traceEvents)).toBe(true);
+      const names = t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name');
+      expect(names.map((e) => e.args?.name)).toEqual(['host tx', 'host rx']);
+      expect(new Set(names.map((e) => e.tid)).size).toBe(2);
+      const sleeps = t.traceEvents.filter((e) => e.name === 'sleep');
+      expect(sleeps.length).toBeGreaterThan(0);
+      for (const e of sleeps) {
+        expect(e.ph).toBe('X');
+        expect(e.dur).toBeGreaterThanOrEqual(0);
+      }
+      expect(t.traceEvents.some((e) => e.name === 'txsync')).toBe(true);
+      expect(t.traceEvents.some((e) => e.name === 'rxsync')).toBe(true);
+    }
+  }, 60_000);
+});
 
 describe('sabnetmap bench run: bad input', () => {
   let dir: string;

@@ -4,6 +4,9 @@
  * once and in order), then chains of bridges in workers — host apps and VMs, over pipes
  * and VALE — with count-bounded txseq runs.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NS_FORWARD, NS_MOREFRAG, NS_REPORT } from '../shm/layout.js';
 import { Bridge, checkBridgeOptions, runBridge, sharesMemory } from '../src/apps/bridge.js';
@@ -230,6 +233,8 @@ describe('runChain: options', () => {
     [{ len: 10, count: 10 }, /len must be/],
     [{ mode: 'txseq', len: 40, count: 10 }, /len must be/],
     [{ batch: 0, count: 10 }, /batch must be/],
+    [{ notify: 'lazy', count: 10 }, /notify must be asleep, event-idx, adaptive; got 'lazy'/],
+    [{ trace: '', count: 10 }, /trace must be a file name/],
   ] as const)('%j is refused', async (opts, message) => {
     const err = await runChain(opts as Parameters<typeof runChain>[0]).catch((e) => e);
     expect(err).toBeInstanceOf(NetmapError);
@@ -295,4 +300,57 @@ describe('runChain: txseq through chains of bridges (workers)', () => {
     },
     30_000,
   );
+});
+
+describe('runChain: notify policy and trace (workers)', () => {
+  const count = 60_000;
+  const common = { mode: 'txseq', count, ring: 256, batch: 32, spinUs: 0, lingerUs: 50 } as const;
+
+  it.each([false, true])(
+    'notify adaptive, pipes, n=2, vms=%s: every packet arrives once, in order',
+    async (vms) => {
+      const r = await runChain({ ...common, n: 2, vms, port: 'pipe', notify: 'adaptive' });
+      expect(r.notify).toBe('adaptive');
+      expect(r.sent).toBe(count);
+      expect(r.packets).toBe(count);
+      expect(r.seqErrors).toBe(0);
+      expect(r.drops).toBe(0);
+      expect(r.bridges.map((b) => b.packets)).toEqual([count, count]);
+      expect(r.kloops.every((k) => k.errors === 0)).toBe(true);
+    },
+    30_000,
+  );
+
+  it('the default policy is asleep', async () => {
+    const r = await runChain({ ...common, count: 5000, n: 1 });
+    expect(r.notify).toBe('asleep');
+    expect(r.packets).toBe(5000);
+  }, 30_000);
+
+  it('trace: one Chrome trace of every thread of the chain, named in path order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sabnetmap-chain-trace-'));
+    try {
+      const file = join(dir, 'chain.json');
+      const r = await runChain({ ...common, count: 20_000, n: 1, vms: true, port: 'pipe', trace: file });
+      expect(r.packets).toBe(20_000);
+      expect(existsSync(file)).toBe(true);
+      const t = JSON.parse(readFileSync(file, 'utf8')) as {
+        traceEvents: Array<{ name: string; ph: string; tid: number; args?: { name?: string } }>;
+      };
+      const names = t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name');
+      // The CPU accounting's threads, in the same order.
+      expect(names.map((e) => e.args?.name)).toEqual(r.cpu.threads.map((th) => th.role));
+      expect(names.map((e) => e.args?.name)).toEqual([
+        'host txseq',
+        'kloop chain0}',
+        'bridge 1',
+        'kloop chain1{',
+        'host rxseq',
+      ]);
+      expect(t.traceEvents.some((e) => e.name === 'txsync')).toBe(true);
+      expect(t.traceEvents.some((e) => e.name === 'rxsync')).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

@@ -4,7 +4,9 @@
  * `pkt-gen --json` run prints one JSON object whose fields are typed and consistent.
  * The CLI runs from dist/ (`npx tsc -p tsconfig.build.json` first).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers.js';
 
@@ -110,6 +112,37 @@ describe('sabnetmap pkt-gen --json', () => {
     expect(n.drops).toBe(0);
     expect(n.seqErrors).toBe(0);
     expect(Number.isInteger(n.cores) && n.cores >= 1).toBe(true);
+  }, 120_000);
+});
+
+describe('sabnetmap pkt-gen --trace FILE', () => {
+  it('writes Chrome trace JSON: a named thread per role, syncs, and sleeps with their length', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sabnetmap-pktgen-trace-'));
+    try {
+      const file = join(dir, 'run.json');
+      // Spin 0: both apps sleep as soon as they run out of work.
+      const r = await cli(['pkt-gen', '--seconds', '0.3', '--spin-us', '0', '--trace', file, '--json'], 90_000);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { threads: number };
+      expect(existsSync(file)).toBe(true);
+      const t = JSON.parse(readFileSync(file, 'utf8')) as {
+        traceEvents: Array<{ name: string; ph: string; tid: number; dur?: number; args?: { name?: string } }>;
+      };
+      expect(Array.isArray(t.traceEvents)).toBe(true);
+      const names = t.traceEvents.filter((e) => e.ph === 'M' && e.name === 'thread_name');
+      expect(names).toHaveLength(out.threads);
+      expect(names.map((e) => e.args?.name)).toEqual(['host tx', 'host rx']);
+      expect(t.traceEvents.some((e) => e.name === 'txsync' || e.name === 'rxsync')).toBe(true);
+      const sleeps = t.traceEvents.filter((e) => e.name === 'sleep');
+      expect(sleeps.length).toBeGreaterThan(0);
+      for (const e of sleeps) {
+        expect(e.ph).toBe('X');
+        expect(typeof e.dur).toBe('number');
+        expect(e.dur).toBeGreaterThanOrEqual(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 

@@ -285,6 +285,11 @@ describe('isolation across workers (flow A: host txseq -> rxseq; flow B: a guest
     // The guest left its geometry words wrong, and nothing on the host noticed (above).
     expect(r.hostile?.flowB.geometryWordsOff).toBeGreaterThan(0);
     expect(r.baseline?.flowB.geometryWordsOff).toBe(0);
+    // What the neighbour costs flow A is measured, per packet, next to each guest.
+    if (r.baseline?.flowA.busyNsPerPacket !== null) {
+      expect(r.baseline?.flowA.busyNsPerPacket).toBeGreaterThan(0);
+      expect(r.hostile?.busyRatio).toBeGreaterThan(0);
+    }
   }, 30_000);
 
   it('VALE: a hostile guest on a port of another switch; every gap in flow A is a counted switch drop', async () => {

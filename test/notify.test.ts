@@ -11,6 +11,7 @@ import {
   MAX_DELAY_MS,
   NOTIFY_POLICIES,
   reached,
+  SPIN_MAX_US,
   SpinWindow,
   WakeWant,
   wakeIfWorth,
@@ -112,10 +113,29 @@ describe('what a sleeper asks for, per policy', () => {
     expect(w.ask(0)).toBe(1);
   });
 
-  it('adaptive: a producer is woken at once', () => {
+  it('adaptive: a producer asks back a quarter of its in-flight slots at first', () => {
+    expect(new WakeWant('adaptive', 1024, true).ask(1000)).toBe(250);
+  });
+
+  it('adaptive: a producer that wakes with slots still in flight asks for a larger share, up to 3/4', () => {
     const w = new WakeWant('adaptive', 1024, true);
-    w.learn(1, 1000);
-    expect(w.ask(1000)).toBe(1);
+    const seen: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const want = w.ask(800);
+      seen.push(want);
+      w.learn(want, want);
+    }
+    expect(seen).toEqual([200, 250, 300, 350, 400, 450, 500, 550, 600, 600]);
+  });
+
+  it('adaptive: a producer that wakes to find everything drained (its consumer ran dry) halves its share', () => {
+    const w = new WakeWant('adaptive', 1024, true);
+    w.learn(w.ask(800), 800);
+    expect(w.ask(800)).toBe(100);
+    w.learn(w.ask(800), 800);
+    w.learn(w.ask(800), 800);
+    w.learn(w.ask(800), 800);
+    expect(w.ask(800)).toBe(50);
   });
 
   it('a wait for more than one slot is bounded; a wait for one keeps its timeout', () => {
@@ -151,10 +171,26 @@ describe('the busy-poll window', () => {
     expect(w.us).toBe(50);
   });
 
-  it('with no budget (threads outnumber cores) adaptive never polls', () => {
+  it('with no budget adaptive never polls', () => {
     const w = new SpinWindow('adaptive', 0);
     for (let i = 0; i < 4; i++) w.learn(1);
     expect(w.us).toBe(0);
+  });
+
+  it('adaptive never polls past SPIN_MAX_US, whatever the budget (a sleep costs less than that)', () => {
+    const w = new SpinWindow('adaptive', 1e7);
+    for (let i = 0; i < 10; i++) w.learn(1);
+    expect(w.us).toBe(SPIN_MAX_US);
+  });
+
+  it('oversubscribed (threads outnumber cores), adaptive never polls: the peer needs the core', () => {
+    const w = new SpinWindow('adaptive', 1e7, true);
+    for (let i = 0; i < 4; i++) w.learn(1);
+    expect(w.us).toBe(0);
+  });
+
+  it('oversubscribed does not change asleep: it polls what it is told', () => {
+    expect(new SpinWindow('asleep', 200, true).us).toBe(200);
   });
 });
 

@@ -41,4 +41,19 @@ describe('passthrough across workers', () => {
     expect(r.kicksPerPacket).toBe(0);
     expect(r.kloopWakeupsPerSecond).toBe(0);
   }, 60_000);
+
+  it('irqsPerBatch: the interrupts over the batches of the guest app that takes them', async () => {
+    // host -> guest: the interrupts go to the receiving guest, whose batches set avgBatch.
+    const r = await runPktGenPair({ mode: 'txseq', rx: 'guest', count: 100_000, ring: 64, batch: 32, spinUs: 0 });
+    expect(r.packets).toBe(100_000);
+    expect(r.irqsPerBatch).toBeGreaterThan(0);
+    const fromPerPacket = r.irqsPerPacket * r.avgBatch;
+    expect(Math.abs(r.irqsPerBatch - fromPerPacket)).toBeLessThanOrEqual(1e-9 * fromPerPacket);
+  }, 60_000);
+
+  it('irqsPerBatch is 0 between host apps (nothing takes interrupts)', async () => {
+    const r = await runPktGenPair({ mode: 'txseq', count: 50_000, ring: 64, batch: 32, spinUs: 0 });
+    expect(r.irqsPerPacket).toBe(0);
+    expect(r.irqsPerBatch).toBe(0);
+  }, 60_000);
 });

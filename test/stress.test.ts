@@ -12,6 +12,7 @@ import { checkPktGenOptions, MAX_PAUSE_US, RandomPause, runPktGen } from '../src
 import { runPktGenPair } from '../src/apps/pktgen-run.js';
 import { runStress, STRESS_DIRECTIONS, STRESS_PORTS } from '../src/apps/stress.js';
 import { NetmapError } from '../src/errors.js';
+import { NOTIFY_POLICIES } from '../src/kernel/notify.js';
 import { Netmap } from '../src/netmap.js';
 import { cli } from './helpers.js';
 
@@ -94,12 +95,14 @@ describe('pkt-gen random pauses', () => {
   });
 });
 
-describe('no lost wake-up stress (reduced)', () => {
-  const cases = STRESS_PORTS.flatMap((port) => STRESS_DIRECTIONS.map((dir) => [port, dir] as const));
+describe('no lost wake-up stress (reduced), under every notify policy', () => {
+  const cases = NOTIFY_POLICIES.flatMap((notify) =>
+    STRESS_PORTS.flatMap((port) => STRESS_DIRECTIONS.map((dir) => [notify, port, dir] as const)),
+  );
   it.each(cases)(
-    '%s %s: 10k sleep -> wake transitions with random pauses, every packet accounted for',
-    async (port, dir) => {
-      const r = await runStress({ port, dir, transitions: 10_000, seed: 7 });
+    '%s, %s %s: 10k sleep -> wake transitions with random pauses, every packet accounted for',
+    async (notify, port, dir) => {
+      const r = await runStress({ port, dir, transitions: 10_000, seed: 7, notify });
       const why = JSON.stringify(r);
       expect(r.problems, why).toEqual([]);
       expect(r.ok).toBe(true);

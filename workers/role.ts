@@ -13,7 +13,9 @@ import { type Fault, withFault } from '../src/apps/fault.js';
 import { type AppPortDescriptor, openAppPort } from '../src/apps/open.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
+import { traced } from '../src/apps/traced.js';
 import { E1000Device, type E1000DeviceDescriptor, type E1000Result } from '../src/emulated/e1000.js';
+import type { NotifyPolicy } from '../src/kernel/notify.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
@@ -29,6 +31,12 @@ export interface PktGenTask {
   opts: PktGenOptions;
   /** Make the app fail mid-flow (see src/apps/fault.ts). */
   fault?: Fault;
+  /** When a sleeping peer is worth waking (the port's policy). */
+  notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never spins). */
+  oversubscribed?: boolean;
+  /** Record this thread's events (src/trace.ts). */
+  trace?: boolean;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
@@ -58,6 +66,10 @@ export interface KloopTask {
   kloop: KloopDescriptor;
   lingerUs: number;
   busyWait: boolean;
+  notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never spins). */
+  oversubscribed?: boolean;
+  trace?: boolean;
   /** Its place in the path's stop order, when the path has several host threads. */
   order?: StopOrderRef;
   ctl: SharedArrayBuffer;
@@ -71,6 +83,10 @@ export interface E1000Task {
   device: E1000DeviceDescriptor;
   lingerUs: number;
   busyWait: boolean;
+  notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never spins). */
+  oversubscribed?: boolean;
+  trace?: boolean;
   /** Its place in the path's stop order, when the path has several host threads. */
   order?: StopOrderRef;
   ctl: SharedArrayBuffer;
@@ -100,8 +116,12 @@ export default async function role(task: RoleTask): Promise<unknown> {
   }
 }
 
-async function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
-  const port = openAppPort(task.port);
+function pktgen(task: PktGenTask): Promise<PktGenRoleResult> {
+  return traced(task.trace, () => pktgenRun(task));
+}
+
+async function pktgenRun(task: PktGenTask): Promise<PktGenRoleResult> {
+  const port = openAppPort(task.port, { notify: task.notify, oversubscribed: task.oversubscribed });
   const guest = port instanceof GuestPort ? port : null;
   const stats = new RoleStats(task.stats);
   const app = task.fault ? withFault(port, task.fault, stats) : port;
@@ -139,11 +159,17 @@ function hostile(task: HostileTask): WithThread<HostileResult> {
 }
 
 function kloop(task: KloopTask): KloopRoleResult {
-  const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
-  return { ...result, thread };
+  return traced(task.trace, () => {
+    const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
+    return { ...result, thread };
+  });
 }
 
 function e1000(task: E1000Task): WithThread<E1000Result> {
+  return traced(task.trace, () => e1000Run(task));
+}
+
+function e1000Run(task: E1000Task): WithThread<E1000Result> {
   const { result, thread } = withThreadCpu('e1000', () =>
     runHostThread(
       new Control(task.ctl),

@@ -1,3 +1,4 @@
+import type { NotifyPolicy } from '../kernel/notify.js';
 import type { LogLevel } from '../log.js';
 import { GuestPort } from '../passthrough/guest.js';
 import type { KloopDescriptor } from '../passthrough/hypervisor.js';
@@ -9,6 +10,7 @@ import { type BridgeOptions, type BridgeResult, runBridge } from './bridge.js';
 import { Control, RoleStats } from './control.js';
 import { type WithThread, withThreadCpu } from './cputime.js';
 import { type AppPortDescriptor, openAppPort } from './open.js';
+import { type Traced, traced } from './traced.js';
 
 /** The bridge app from `from` (its RX) to `to` (its TX). */
 export interface BridgeAppTask {
@@ -16,6 +18,12 @@ export interface BridgeAppTask {
   from: AppPortDescriptor;
   to: AppPortDescriptor;
   opts: BridgeOptions;
+  /** When a sleeping peer is worth waking (both ports' policy; default asleep). */
+  notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never spins). */
+  oversubscribed?: boolean;
+  /** Record this thread's events (src/trace.ts). */
+  trace?: boolean;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
@@ -28,6 +36,12 @@ export interface BridgeKloopTask {
   order: StopOrderRef;
   lingerUs: number;
   busyWait: boolean;
+  /** When the guest is worth an interrupt and how the kloop sleeps (default asleep). */
+  notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never spins). */
+  oversubscribed?: boolean;
+  /** Record this thread's events (src/trace.ts). */
+  trace?: boolean;
   ctl: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   logLevel?: LogLevel;
@@ -46,17 +60,19 @@ export type BridgeRoleResult = WithThread<
   }
 >;
 
-export function runBridgeTask(task: BridgeTask): Promise<BridgeRoleResult> | WithThread<KloopResult> {
-  if (!('kloop' in task)) return bridgeApp(task);
-  const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
-  return { ...result, thread };
+export function runBridgeTask(task: BridgeTask): Promise<Traced<BridgeRoleResult>> | Traced<WithThread<KloopResult>> {
+  if (!('kloop' in task)) return traced(task.trace, () => bridgeApp(task));
+  return traced(task.trace, () => {
+    const { result, thread } = withThreadCpu('kloop', () => runKloopTask(task));
+    return { ...result, thread };
+  });
 }
 
 async function bridgeApp(task: BridgeAppTask): Promise<BridgeRoleResult> {
   const ports: Array<NetmapPort & { close(): void }> = [];
   try {
-    ports.push(openAppPort(task.from));
-    ports.push(openAppPort(task.to));
+    ports.push(openAppPort(task.from, { notify: task.notify, oversubscribed: task.oversubscribed }));
+    ports.push(openAppPort(task.to, { notify: task.notify, oversubscribed: task.oversubscribed }));
     const [from, to] = ports;
     const { result: run, alloc } = await measureAlloc(() =>
       withThreadCpu('bridge', () => runBridge(from, to, task.opts, new Control(task.ctl), new RoleStats(task.stats))),

@@ -15,6 +15,7 @@ import { KC_DROPS, KR_COUNTERS_BYTE } from '../../shm/layout.js';
 import { kringWordBase } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
+import { checkNotifyPolicy, type NotifyPolicy } from '../kernel/notify.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { checkPortOptions, Netmap } from '../netmap.js';
@@ -22,6 +23,7 @@ import { passThrough } from '../passthrough/hypervisor.js';
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
+import type { ThreadTrace } from '../trace.js';
 import { type BridgeOptions, checkBridgeOptions } from './bridge.js';
 import type { BridgeAppTask, BridgeKloopTask, BridgeRoleResult } from './bridge-role.js';
 import { type CpuAccounting, cpuAccounting, type WithThread } from './cputime.js';
@@ -29,6 +31,8 @@ import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenOptions } from './pktgen.js';
 import type { PktGenRoleResult } from './pktgen-run.js';
 import { type IntervalReport, runSession, type SessionRole } from './session.js';
+import { writeTrace } from './trace-file.js';
+import type { Traced } from './traced.js';
 
 export type ChainPort = 'pipe' | 'vale';
 export type ChainMode = 'tx' | 'txseq';
@@ -66,6 +70,13 @@ export interface ChainRunOptions {
   onInterval?: (r: IntervalReport) => void;
   /** Ends the run early, as if time were up (a Ctrl-C in the runner). */
   signal?: AbortSignal;
+  /**
+   * When a sleeping thread is worth waking, on every port of the chain (the pkt-gen apps'
+   * and the bridges') and every kloop (default asleep; src/kernel/notify.ts).
+   */
+  notify?: NotifyPolicy;
+  /** Write every thread's sleeps, wake-ups, kicks, interrupts and syncs here (Chrome Trace Event JSON). */
+  trace?: string;
 }
 
 export interface ChainBridgeStats {
@@ -96,6 +107,8 @@ export interface ChainRunResult {
   port: ChainPort;
   vms: boolean;
   mode: ChainMode;
+  /** The notify policy every port and kloop of the chain used. */
+  notify: NotifyPolicy;
   len: number;
   batch: number;
   ring: number;
@@ -128,6 +141,8 @@ export interface ChainRunResult {
   /** VMs: guest kicks and host interrupts per received packet. */
   kicksPerPacket: number;
   irqsPerPacket: number;
+  /** VMs: host interrupts per batch the bridges (the guests' apps, which take them) forwarded. */
+  irqsPerBatch: number;
   /** Drops per link (link k feeds bridge k+1; the last one the receiver). */
   links: Array<{ tx: string; rx: string; drops: number }>;
 }
@@ -174,6 +189,10 @@ function check(o: ChainRunOptions): void {
   if (!(o.seconds === undefined || (o.seconds >= 0 && Number.isFinite(o.seconds)))) {
     throw new NetmapError('EINVAL', `seconds must be >= 0, got ${o.seconds}`);
   }
+  if (o.notify !== undefined) checkNotifyPolicy(o.notify);
+  if (o.trace !== undefined && (typeof o.trace !== 'string' || o.trace === '')) {
+    throw new NetmapError('EINVAL', `trace must be a file name, got '${o.trace}'`);
+  }
 }
 
 export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult> {
@@ -211,12 +230,19 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
   const level = o.logLevel ?? logLevel();
   const lingerUs = o.lingerUs ?? 1000;
   const busyWait = o.busyWait ?? false;
+  const notify = checkNotifyPolicy(o.notify ?? 'asleep');
+  const trace = o.trace !== undefined;
+  // Threads: pkt-gen tx and rx, a bridge each, and in VMs two kloops each.
+  const oversubscribed = 2 + n * (vms ? 3 : 1) > availableParallelism();
   o.onStart?.();
 
   const pktgen = (d: PortDescriptor, m: PktGenOptions['mode']) => ({
     role: 'pktgen',
     port: d,
     opts: { mode: m, ...common } satisfies PktGenOptions,
+    notify,
+    oversubscribed,
+    trace,
     logLevel: level,
   });
   const roles: SessionRole[] = [
@@ -244,6 +270,9 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     from,
     to,
     opts: { ...bridgeOpts, order },
+    notify,
+    oversubscribed,
+    trace,
     logLevel: level,
   });
   if (!vms) {
@@ -262,6 +291,9 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
       order,
       lingerUs,
       busyWait,
+      notify,
+      oversubscribed,
+      trace,
       logLevel: level,
     });
     for (let i = 0; i < n; i++) {
@@ -293,9 +325,9 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
   });
   const txR = s.results[0] as PktGenRoleResult;
   const rxR = s.results[1] as PktGenRoleResult;
-  const bridgeRs = s.results.slice(2, 2 + n) as BridgeRoleResult[];
-  const kloopWs = s.results.slice(2 + n) as WithThread<KloopResult>[];
-  const kloopRs = kloopWs.map(({ thread: _t, ...r }): KloopResult => r);
+  const bridgeRs = s.results.slice(2, 2 + n) as Traced<BridgeRoleResult>[];
+  const kloopWs = s.results.slice(2 + n) as Traced<WithThread<KloopResult>>[];
+  const kloopRs = kloopWs.map(({ thread: _t, trace: _tr, ...r }): KloopResult => r);
   // Threads in path order: sender, then each bridge (and in a VM its input and output kloops), receiver.
   const threadCpus = [
     { ...txR.thread, role: `host ${txMode}` },
@@ -311,6 +343,20 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     }),
     { ...rxR.thread, role: `host ${rxMode}` },
   ];
+  if (o.trace !== undefined) {
+    // The same threads in the same order as the CPU accounting.
+    const traces: Array<ThreadTrace | undefined> = [
+      txR.trace,
+      ...bridgeRs.flatMap((r, i) => (vms ? [kloopWs[2 * i].trace, r.trace, kloopWs[2 * i + 1].trace] : [r.trace])),
+      rxR.trace,
+    ];
+    writeTrace(
+      o.trace,
+      threadCpus.map((t, i) => ({ role: t.role, trace: traces[i] ?? { events: new Float64Array(0), overwritten: 0 } })),
+    );
+    // Written: the events stay out of the result.
+    for (const r of s.results) delete (r as { trace?: ThreadTrace }).trace;
+  }
   const packets = rxR.packets;
   const links = up.map((d, k) => ({ tx: d.name, rx: down[k].name, drops: portDrops(d) + portDrops(down[k]) }));
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
@@ -333,11 +379,13 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
   );
   const kicks = bridges.reduce((t, b) => t + b.kicks, 0);
   const irqs = kloopRs.reduce((t, r) => t + r.irqs, 0);
+  const bridgeBatches = bridges.reduce((t, b) => t + b.batches, 0);
   return {
     n,
     port,
     vms,
     mode,
+    notify,
     len,
     batch,
     ring,
@@ -361,6 +409,7 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
     kloops: kloopRs.map((r, i) => ({ port: kloopPorts[i], ...r })),
     kicksPerPacket: packets > 0 ? kicks / packets : 0,
     irqsPerPacket: packets > 0 ? irqs / packets : 0,
+    irqsPerBatch: bridgeBatches > 0 ? irqs / bridgeBatches : 0,
     links,
   };
 }

@@ -69,6 +69,11 @@ export interface FlowAReport {
   seqErrors: number;
   drops: number;
   intervals: number;
+  /**
+   * Flow A's busy CPU per packet, summed over its threads (CPU minus idle spin, ns): what
+   * a neighbour costs it, measured rather than inferred from Mpps (null where unavailable).
+   */
+  busyNsPerPacket: number | null;
 }
 
 /** Flow B with a hostile or an honest guest. */
@@ -119,7 +124,8 @@ export interface IsolationResult {
   /** SharedArrayBuffers flow B's guest and kloop held that belong to flow A (must be 0). */
   sharedWithA: number;
   baseline?: { flowA: FlowAReport; flowB: HostileFlowReport };
-  hostile?: { flowA: FlowAReport; flowB: HostileFlowReport; ratio: number };
+  /** `ratio`: flow A's Mpps hostile / honest; `busyRatio`: its busy CPU per packet hostile / honest (null if unavailable). */
+  hostile?: { flowA: FlowAReport; flowB: HostileFlowReport; ratio: number; busyRatio: number | null };
   crash?: { flowA: FlowAReport } & CrashReport;
 }
 
@@ -176,6 +182,10 @@ export async function runIsolation(o: IsolationOptions = {}): Promise<IsolationR
         flowA: h.flowA,
         flowB: h.flowB,
         ratio: base.flowA.mpps > 0 ? h.flowA.mpps / base.flowA.mpps : 0,
+        busyRatio:
+          h.flowA.busyNsPerPacket !== null && base.flowA.busyNsPerPacket
+            ? h.flowA.busyNsPerPacket / base.flowA.busyNsPerPacket
+            : null,
       };
       res.sharedWithA = Math.max(res.sharedWithA, h.shared);
     }
@@ -219,6 +229,7 @@ function flowAReport(r: PktGenRunResult): FlowAReport {
     seqErrors: r.seqErrors,
     drops: r.drops,
     intervals: r.intervals.length,
+    busyNsPerPacket: r.cpu.busyNsPerPacket,
   };
 }
 

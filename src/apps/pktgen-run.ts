@@ -8,6 +8,7 @@ import { type CountersByName, sumCounters } from '../counters.js';
 import type { E1000DeviceDescriptor, E1000Result } from '../emulated/e1000.js';
 import { checkModeration, emulateNic } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
+import { checkNotifyPolicy, type NotifyPolicy } from '../kernel/notify.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
@@ -15,6 +16,7 @@ import { type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js'
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
+import type { ThreadTrace } from '../trace.js';
 import type { AllocReport } from './alloc.js';
 import { type CpuAccounting, cpuAccounting, type ThreadCpu, type WithThread } from './cputime.js';
 import { checkFault, type Fault } from './fault.js';
@@ -22,6 +24,7 @@ import type { Mac } from './frame.js';
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
 import { type IntervalReport, runSession } from './session.js';
+import { writeTrace } from './trace-file.js';
 
 export type { IntervalReport } from './session.js';
 export { median } from './session.js';
@@ -71,11 +74,17 @@ export interface PktGenRunOptions {
   seed?: number;
   /** Ends the run early, as if its time were up (a watchdog's way out). */
   signal?: AbortSignal;
+  /** When a sleeping thread is worth waking, on every port, kloop and NIC of the run (default asleep). */
+  notify?: NotifyPolicy;
+  /** Write every thread's sleeps, wake-ups, kicks, interrupts and syncs here (Chrome Trace Event JSON). */
+  trace?: string;
 }
 
 export interface PktGenRunResult {
   port: string;
   mode: PairMode;
+  /** The notify policy every port, kloop and NIC of the run used. */
+  notify: NotifyPolicy;
   len: number;
   batch: number;
   ring: number;
@@ -117,6 +126,11 @@ export interface PktGenRunResult {
   /** Passthrough: guest kicks and host interrupts per packet, kloop wake-ups per second. */
   kicksPerPacket: number;
   irqsPerPacket: number;
+  /**
+   * Host interrupts per batch of the apps in guests (the ones that take them): interrupts
+   * (kloops' and emulated NICs') over the batches those apps synced. 0 without a guest.
+   */
+  irqsPerBatch: number;
   kloopWakeupsPerSecond: number;
   /** Packets each sender sent (one entry unless several senders share a VALE switch). */
   senders: number[];
@@ -141,6 +155,8 @@ export type PktGenRoleResult = PktGenResult & {
   guest?: { kicks: number; sleeps: number; wakeups: number };
   /** Its thread's CPU time, run-queue wait and idle spin from the go to its end. */
   thread: ThreadCpu;
+  /** Its thread's events, when the run was traced. */
+  trace?: ThreadTrace;
 };
 
 const ROLES: Record<PairMode, [PktGenMode, PktGenMode]> = {
@@ -233,10 +249,19 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     return pt.guest;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
+  const notify = checkNotifyPolicy(o.notify ?? 'asleep');
+  // The endpoints' host threads are known once the endpoints are made (below); senders,
+  // the receiver and a kloop or device thread per guest endpoint.
+  const oversubscribed =
+    senders + 1 + (txWho === 'host' ? 0 : senders) + (rxWho === 'host' ? 0 : 1) > availableParallelism();
+  const traced = o.trace !== undefined;
   const task = (p: AppPortDescriptor, m: PktGenMode, extra: Partial<PktGenOptions>) => ({
     role: 'pktgen',
     port: p,
     opts: { mode: m, ...common, ...extra } satisfies PktGenOptions,
+    notify,
+    oversubscribed,
+    trace: traced,
     logLevel: level,
   });
   const txRoles = txPorts.map((p, i) => ({
@@ -269,6 +294,9 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
       ...t,
       lingerUs: o.lingerUs ?? 1000,
       busyWait: o.busyWait ?? false,
+      notify,
+      oversubscribed,
+      trace: traced,
       logLevel: level,
       ...(order === null ? {} : { order: { sab: order, after: i - 1, self: i } satisfies StopOrderRef }),
     },
@@ -284,9 +312,11 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   });
   const txRs = s.results.slice(0, senders);
   const rxR = s.results[senders];
-  const hostWs = s.results.slice(senders + 1) as unknown as Array<WithThread<KloopResult | E1000Result>>;
+  const hostWs = s.results.slice(senders + 1) as unknown as Array<
+    WithThread<KloopResult | E1000Result> & { trace?: ThreadTrace }
+  >;
   // The raw thread figures go into `cpu`; the kloops' and devices' own counters stay as they were.
-  const hostRs = hostWs.map(({ thread: _t, ...r }) => r);
+  const hostRs = hostWs.map(({ thread: _t, trace: _tr, ...r }) => r);
   const kloopRs = hostRs.filter((_, i) => hostThreads[i].role === 'kloop') as KloopResult[];
   const deviceRs = hostRs.filter((_, i) => hostThreads[i].role === 'e1000') as E1000Result[];
   // Threads in path order: the senders, the host threads (senders' side first), the receiver.
@@ -295,6 +325,15 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     ...hostWs.map((r, i) => ({ ...r.thread, role: hostNames[i] })),
     { ...rxR.thread, role: `${rxWho} ${rxMode}` },
   ];
+  if (o.trace !== undefined) {
+    const traces = [...txRs, ...hostWs, rxR].map((r) => (r as { trace?: ThreadTrace }).trace);
+    writeTrace(
+      o.trace,
+      threadCpus.map((t, i) => ({ role: t.role, trace: traces[i] ?? { events: new Float64Array(0), overwritten: 0 } })),
+    );
+    // Written: the events stay out of the result.
+    for (const r of s.results) delete (r as { trace?: ThreadTrace }).trace;
+  }
   const txR: PktGenRoleResult = {
     ...txRs[0],
     packets: txRs.reduce((t, r) => t + r.packets, 0),
@@ -318,6 +357,10 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // is then the whole run's.
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
   const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
+  const irqs = [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0);
+  // The batches of the apps that run in guests: the interrupts go to them.
+  const guestBatches =
+    (txWho === 'host' ? 0 : txRs.reduce((t, r) => t + r.batches, 0)) + (rxWho === 'host' ? 0 : rxR.batches);
   return {
     port,
     mode,
@@ -345,11 +388,13 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
     node: process.version,
     threads: senders + 1 + hostThreads.length,
     cpu: cpuAccounting(threadCpus, packets),
+    notify,
     tx: txWho,
     rx: rxWho,
     // Passthrough guests count their kicks; emulated guests' drivers count doorbells per ring.
     kicksPerPacket: packets > 0 ? (guestKicks + sender.kicks + receiver.kicks) / packets : 0,
-    irqsPerPacket: packets > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0) / packets : 0,
+    irqsPerPacket: packets > 0 ? irqs / packets : 0,
+    irqsPerBatch: guestBatches > 0 ? irqs / guestBatches : 0,
     kloopWakeupsPerSecond: s.elapsed > 0 ? [...kloopRs, ...deviceRs].reduce((t, r) => t + r.wakeups, 0) / s.elapsed : 0,
     ...(deviceRs.length > 0 ? { devices: deviceRs } : {}),
     lateWakeups: [...txRs, rxR].reduce((t, r) => t + r.lateWakeups, 0) + kloopRs.reduce((t, r) => t + r.late, 0),

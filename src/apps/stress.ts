@@ -8,6 +8,7 @@
  * timeout papered over).
  */
 import { NetmapError } from '../errors.js';
+import { checkNotifyPolicy, type NotifyPolicy } from '../kernel/notify.js';
 import { MAX_PAUSE_US } from './pktgen.js';
 import { type Endpoint, type PktGenRunResult, runPktGenPair } from './pktgen-run.js';
 
@@ -17,6 +18,8 @@ export const STRESS_DIRECTIONS = ['guest->host', 'host->guest', 'guest->guest', 
 export type StressDirection = (typeof STRESS_DIRECTIONS)[number];
 
 export interface StressOptions {
+  /** The notification policy under test (default asleep): no policy may lose a wake-up. */
+  notify?: NotifyPolicy;
   port?: StressPort;
   dir?: StressDirection;
   /** Sleep -> wake transitions to reach, all threads summed (default 10^6). */
@@ -59,6 +62,7 @@ export interface StressRound {
 export interface StressResult {
   port: StressPort;
   dir: StressDirection;
+  notify: NotifyPolicy;
   target: number;
   rounds: number;
   seed: number;
@@ -105,6 +109,7 @@ export function checkStressOptions(o: StressOptions): Required<Omit<StressOption
     dir,
     transitions: o.transitions ?? 1e6,
     seed: o.seed ?? 1,
+    notify: checkNotifyPolicy(o.notify ?? 'asleep'),
     ring: o.ring ?? 64,
     batch: o.batch ?? 8,
     pauseUs: o.pauseUs ?? 100,
@@ -157,6 +162,7 @@ export async function runStress(opts: StressOptions = {}): Promise<StressResult>
   const res: StressResult = {
     port: o.port,
     dir: o.dir,
+    notify: o.notify,
     target: o.transitions,
     rounds: 0,
     seed: o.seed,
@@ -267,6 +273,7 @@ async function watchedRound(
       // Everyone sleeps as soon as it runs out of work: that is what is stressed.
       spinUs: 0,
       lingerUs: 0,
+      notify: o.notify,
       busyWait: false,
       warmupMs: 0,
       reportMs: 100,

@@ -5,11 +5,12 @@ import { norm } from './format.js';
 const f = (v: number, d = 2) => v.toFixed(d);
 
 function row(label: string, a: FlowAReport): string {
+  const busy = a.busyNsPerPacket === null ? 'n/a' : f(a.busyNsPerPacket, 1);
   return `${label.padEnd(16)} ${f(a.mpps).padStart(8)} ${`${f(a.mppsMin)}-${f(a.mppsMax)}`.padStart(13)} ${String(
     a.intervals,
   ).padStart(
     9,
-  )} ${String(a.packets).padStart(11)} ${String(a.seqErrors).padStart(10)} ${String(a.drops).padStart(10)}\n`;
+  )} ${String(a.packets).padStart(11)} ${String(a.seqErrors).padStart(10)} ${String(a.drops).padStart(10)} ${busy.padStart(13)}\n`;
 }
 
 function flowB(label: string, b: HostileFlowReport): string {
@@ -30,12 +31,17 @@ export function formatIsolation(r: IsolationResult): string {
     `(another namespace) with a busy-waiting kloop and a host app draining the peer\n` +
     `${r.cores} cores, ${r.busyThreads} threads; ` +
     `buffers of flow A that flow B held: ${r.sharedWithA}\n`;
-  const header = `${'flow A next to'.padEnd(16)} ${'Mpps'.padStart(8)} ${'min-max'.padStart(13)} ${'intervals'.padStart(9)} ${'received'.padStart(11)} ${'seq errors'.padStart(10)} ${'drops'.padStart(10)}\n`;
+  const header = `${'flow A next to'.padEnd(16)} ${'Mpps'.padStart(8)} ${'min-max'.padStart(13)} ${'intervals'.padStart(9)} ${'received'.padStart(11)} ${'seq errors'.padStart(10)} ${'drops'.padStart(10)} ${'busy ns/pkt'.padStart(13)}\n`;
   if (r.baseline) {
     out += header + row('honest guest', r.baseline.flowA);
     const label = r.guest === 'kick-storm' ? 'kick storm' : 'hostile';
     if (r.hostile) out += row(`${label} guest`, r.hostile.flowA);
-    if (r.hostile) out += `ratio ${label} / honest: ${f(r.hostile.ratio)} (target >= 0.90)\n`;
+    if (r.hostile) {
+      const busy = r.hostile.busyRatio === null ? 'n/a' : f(r.hostile.busyRatio);
+      out +=
+        `ratio ${label} / honest: Mpps ${f(r.hostile.ratio)} (the noise of the threads sharing the cores), ` +
+        `flow A's busy CPU per packet ${busy} (target <= 1.10)\n`;
+    }
     out += flowB('honest', r.baseline.flowB);
     if (r.hostile) out += flowB(label, r.hostile.flowB);
   }

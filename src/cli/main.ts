@@ -23,6 +23,7 @@ import { ENDPOINTS, type Endpoint, runPktGenPair } from '../apps/pktgen-run.js';
 import { runStress, STRESS_DIRECTIONS, STRESS_PORTS, type StressResult } from '../apps/stress.js';
 import { MAX_MODERATION } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
+import { NOTIFY_POLICIES, type NotifyPolicy } from '../kernel/notify.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
 import { packageRoot } from '../paths.js';
 import {
@@ -117,14 +118,14 @@ const HELP = `usage: sabnetmap <command> [options]
 commands:
   pkt-gen      netmap's traffic generator: a sender and a receiver in two worker threads
   ping         round-trip times: --port pipe|vale --a/--b host|guest|emulated --peer awake|asleep
-               --count N [--json]
+               --count N [--notify P] [--trace FILE] [--json]
   isolation    a hostile or crashing guest on one port vs a host flow on another:
                --port pipe|vale --guest hostile|kick-storm|honest|crash-throw|crash-exit --seconds S (4)
                [--seed N] [--json]
   stress       no lost wake-up: txseq -> rxseq with random pauses until N sleep -> wake transitions,
                every packet accounted for: [--port pipe|vale|all (all)] [--dir guest->host|
                host->guest|guest->guest|host->host|all (all)] [--transitions N per direction
-               (1000000)] [--seed S (1)] [--json]; exit 1 if a direction fails or stalls
+               (1000000)] [--seed S (1)] [--notify P] [--json]; exit 1 if a direction fails or stalls
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
   bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
@@ -155,10 +156,17 @@ pkt-gen options:
                          last work (1000)
   --busy-wait            guests: kloops and device threads never sleep, so guests never kick
   --moderation N         emulated NIC: at most one interrupt per N completions (1)
+  --notify P             when a sleeping thread is worth waking, on every port, kloop and NIC:
+                         asleep (any news wakes), event-idx (virtio's event index), adaptive
+                         (learns from each wake-up) (asleep)
+  --trace FILE           write every thread's sleeps, wake-ups, kicks, interrupts and syncs
+                         to FILE as Chrome Trace Event JSON (Perfetto, chrome://tracing)
   --json                 print one JSON object instead of the report
 bench run <file.json | built-in name> options:
   --out DIR              parent directory of the run's directory (results)
   --seconds S            measured seconds per point (overrides base.seconds)
+  --trace                trace every point: trace-<point>.json in the run's directory
+                         (Chrome Trace Event JSON; pktgen, ping and chain scenarios)
   --json                 print the results (points.json) on stdout
   built-in scenarios:    ${builtinList()}
   (a progress bar and the table as it grows on stderr when it is a terminal)
@@ -233,8 +241,27 @@ const PKTGEN_FLAGS = {
   'linger-us': { type: 'string' },
   'busy-wait': { type: 'boolean' },
   moderation: { type: 'string' },
+  notify: { type: 'string' },
+  trace: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
+
+/** --notify: the notification policy. */
+function notifyPolicy(o: Opts): NotifyPolicy {
+  const v = (o.notify as string | undefined) ?? 'asleep';
+  if (!(NOTIFY_POLICIES as readonly string[]).includes(v)) {
+    throw new UsageError(`--notify must be ${NOTIFY_POLICIES.join(', ')}; got '${v}'`);
+  }
+  return v as NotifyPolicy;
+}
+
+/** --trace FILE: where the Chrome trace goes (the file must be writable). */
+function traceFile(o: Opts): string | undefined {
+  const f = o.trace as string | undefined;
+  if (f === undefined) return undefined;
+  if (f === '') throw new UsageError('--trace needs a file name');
+  return f;
+}
 
 /** --port: a pipe or a VALE switch. */
 function portType(o: Opts): 'pipe' | 'vale' {
@@ -295,6 +322,8 @@ async function pktgen(argv: string[]): Promise<void> {
       (v) => isInt(v) && v >= 1 && v <= MAX_MODERATION,
       `an integer from 1 to ${MAX_MODERATION}`,
     ),
+    notify: notifyPolicy(o),
+    trace: traceFile(o),
   };
   if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
   const json = o.json === true;
@@ -334,7 +363,7 @@ async function benchMicro(argv: string[]): Promise<void> {
 async function benchRun(argv: string[]): Promise<number> {
   const { opts: o, args } = parseWithArgs(
     argv,
-    { out: { type: 'string' }, seconds: { type: 'string' }, json: { type: 'boolean' } },
+    { out: { type: 'string' }, seconds: { type: 'string' }, trace: { type: 'boolean' }, json: { type: 'boolean' } },
     1,
   );
   if (o.help) {
@@ -352,7 +381,12 @@ async function benchRun(argv: string[]): Promise<number> {
   const out = o.out as string | undefined;
   if (out === '') throw new UsageError('--out needs a directory');
   const { scenario, file } = loadScenario(ref); // a bad scenario: 'sabnetmap: <path>: <problem>', exit 2
+  const trace = o.trace === true;
+  if (trace && scenario.experiment === 'peers') {
+    throw new UsageError('--trace needs a pktgen, ping or chain scenario (peers has no traced threads)');
+  }
   const r = await runScenario(scenario, {
+    trace,
     outDir: out,
     seconds,
     source: file,
@@ -384,10 +418,14 @@ async function ping(argv: string[]): Promise<void> {
     peer: { type: 'string' },
     count: { type: 'string' },
     len: { type: 'string' },
+    notify: { type: 'string' },
+    trace: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (o.help) return void process.stdout.write(HELP);
   const port = portType(o);
+  const notify = notifyPolicy(o);
+  const trace = traceFile(o);
   const ends = [endpoint(o, 'a'), endpoint(o, 'b')];
   const peer = (o.peer as string | undefined) ?? 'asleep';
   if (peer !== 'awake' && peer !== 'asleep') throw new UsageError(`--peer must be awake or asleep, got '${peer}'`);
@@ -407,6 +445,8 @@ async function ping(argv: string[]): Promise<void> {
     tx: ends[0],
     rx: ends[1],
     busyWait: peer === 'awake',
+    notify,
+    trace,
   });
   const rtt = r.rtt ?? { count: 0, min: 0, median: 0, p99: 0, max: 0 };
   const out = {
@@ -414,6 +454,7 @@ async function ping(argv: string[]): Promise<void> {
     a: ends[0],
     b: ends[1],
     peer,
+    notify,
     len,
     count: rtt.count,
     rttUs: { min: rtt.min, median: rtt.median, p99: rtt.p99, max: rtt.max },
@@ -492,12 +533,14 @@ async function stress(argv: string[]): Promise<number> {
     dir: { type: 'string' },
     transitions: { type: 'string' },
     seed: { type: 'string' },
+    notify: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (o.help) {
     process.stdout.write(HELP);
     return 0;
   }
+  const notify = notifyPolicy(o);
   const pick = <T extends string>(name: string, all: readonly T[]): T[] => {
     const v = (o[name] as string | undefined) ?? 'all';
     if (v === 'all') return [...all];
@@ -514,7 +557,7 @@ async function stress(argv: string[]): Promise<number> {
   const results: StressResult[] = [];
   for (const port of ports) {
     for (const dir of dirs) {
-      const r = await runStress({ port, dir, transitions, seed });
+      const r = await runStress({ port, dir, transitions, seed, notify });
       results.push(r);
       if (!json) process.stdout.write(formatStressRow(r));
     }

@@ -16,8 +16,10 @@
  *   (Linux's virtqueue_enable_cb_delayed).
  * - `adaptive`: a consumer asks for more news after a wake-up that brought much more than
  *   it asked (heavy traffic: a batch worth the wake-up), for less after one that brought
- *   less (light traffic: a ping is woken at once); a producer is woken at once (the
- *   consumer drains the ring during its wake-up). The busy-poll window before a sleep (and
+ *   less (light traffic: a ping is woken at once). A producer asks for a share of what it
+ *   has in flight (1/16 to 3/4): a larger share after a wake-up that still found slots in
+ *   flight (fewer wake-ups for the same work), a smaller one after a wake-up that found
+ *   everything drained (its consumer ran dry while it slept). The busy-poll window before a sleep (and
  *   a kloop's linger) grows when a wake-up came soon after the window ended and shrinks
  *   when it came long after, within the budget given (guest halt-polling's rule), so with
  *   no budget (threads outnumber cores) it never spins a core away.
@@ -89,6 +91,10 @@ export function wakeIfWorth(
  */
 export class WakeWant {
   private w = 1;
+  /** Adaptive producer: the share of its in-flight slots it asks back, in 16ths. */
+  private share = 4;
+  /** What it had in flight when it last asked (for learning). */
+  private inFlight = 0;
   private readonly cap: number;
   constructor(
     readonly policy: NotifyPolicy,
@@ -103,7 +109,9 @@ export class WakeWant {
   ask(inFlight: number): number {
     if (this.policy === 'asleep') return 1;
     if (this.policy === 'event-idx') return this.producer ? Math.max(1, Math.ceil((inFlight * 3) / 4)) : 1;
-    return this.producer ? 1 : this.w;
+    if (!this.producer) return this.w;
+    this.inFlight = inFlight;
+    return Math.max(1, (inFlight * this.share) >> 4);
   }
 
   /** The sleep's bound (ms): a wait for more than one slot must end even if the news stops short. */
@@ -114,7 +122,13 @@ export class WakeWant {
 
   /** Adaptive: learns from a wake-up that asked for `want` and found `got` slots of news. */
   learn(want: number, got: number): void {
-    if (this.policy !== 'adaptive' || this.producer) return;
+    if (this.policy !== 'adaptive') return;
+    if (this.producer) {
+      // Everything came back: the consumer ran dry while we slept, ask for less next time.
+      if (got >= this.inFlight) this.share = Math.max(1, this.share >> 1);
+      else if (got >= want) this.share = Math.min(12, this.share + 1);
+      return;
+    }
     // Much more than asked: the traffic is heavy, a bigger batch is worth waiting for.
     if (got >= 2 * want) this.w = Math.min(this.w * 2, this.cap);
     // Less than asked: the sleep ran to its bound; the traffic is light.
@@ -129,25 +143,32 @@ export class WakeWant {
 
 /**
  * Adaptive busy-poll window (µs) within a budget, guest halt-polling's rule: a wake-up that
- * came soon after the window ended (within the budget) would have been caught by polling a
- * little longer: grow; one that came long after (beyond the budget): shrink. Other
- * policies poll the whole budget. With a budget of 0 it never polls.
+ * came soon after the window ended (within the cap) would have been caught by polling a
+ * little longer: grow; one that came long after (beyond the cap): shrink. The cap is the
+ * budget, at most SPIN_MAX_US (KVM's halt_poll_ns default: past it a sleep costs less than
+ * the spin), and 0 when threads outnumber cores (`oversubscribed`): a spinner would keep
+ * from its core the very thread it waits for. Other policies poll the whole budget.
  */
 export class SpinWindow {
   us: number;
+  private readonly cap: number;
   constructor(
     readonly policy: NotifyPolicy,
     readonly budgetUs: number,
+    readonly oversubscribed = false,
   ) {
-    this.us = policy === 'adaptive' ? Math.min(budgetUs, SPIN_START_US) : budgetUs;
+    this.cap = policy !== 'adaptive' ? budgetUs : oversubscribed ? 0 : Math.min(budgetUs, SPIN_MAX_US);
+    this.us = policy === 'adaptive' ? Math.min(this.cap, SPIN_START_US) : budgetUs;
   }
   /** After a sleep that lasted `sleptUs`. */
   learn(sleptUs: number): void {
-    if (this.policy !== 'adaptive' || this.budgetUs <= 0) return;
-    if (sleptUs <= this.budgetUs) this.us = Math.min(this.budgetUs, Math.max(SPIN_START_US, this.us * 2));
+    if (this.policy !== 'adaptive' || this.cap <= 0) return;
+    if (sleptUs <= this.cap) this.us = Math.min(this.cap, Math.max(SPIN_START_US, this.us * 2));
     else this.us = this.us >> 1;
   }
 }
 
 /** Where an adaptive poll window starts and the least it grows to (µs). */
 const SPIN_START_US = 8;
+/** The longest an adaptive window polls (µs). */
+export const SPIN_MAX_US = 200;

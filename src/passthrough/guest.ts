@@ -12,7 +12,7 @@ import { checkNotifyPolicy, type NotifyPolicy, reached, SpinWindow, WakeWant } f
 import { POLLERR, POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
 import { type Spinnable, spinPoll } from '../spin.js';
-import { TR_KICK, trace, traceSleep } from '../trace.js';
+import { TR_KICK, TR_RXSYNC, TR_TXSYNC, trace, tracer, traceSleep } from '../trace.js';
 import { Csb } from './csb.js';
 import type { GuestDescriptor } from './hypervisor.js';
 
@@ -37,8 +37,9 @@ export class GuestPort implements Spinnable {
   private readonly asked: Int32Array;
   private readonly askedFrom: Int32Array;
   private spin: SpinWindow | null = null;
+  private readonly oversubscribed: boolean;
 
-  constructor(desc: GuestDescriptor, o: { notify?: NotifyPolicy } = {}) {
+  constructor(desc: GuestDescriptor, o: { notify?: NotifyPolicy; oversubscribed?: boolean } = {}) {
     if (desc === null || typeof desc !== 'object' || desc.type !== 'ptnet') {
       throw new NetmapError('EINVAL', 'not a guest port descriptor');
     }
@@ -72,6 +73,7 @@ export class GuestPort implements Spinnable {
       this.region.i32[h + RING_TAIL] = this.tails[e];
     });
     this.notify = checkNotifyPolicy(o.notify ?? 'asleep');
+    this.oversubscribed = o.oversubscribed === true;
     this.wants = ids.map((_, e) => new WakeWant(this.notify, this.region.numSlots, e < desc.tx.length));
     this.asked = new Int32Array(ids.length);
     this.askedFrom = new Int32Array(ids.length);
@@ -142,11 +144,13 @@ export class GuestPort implements Spinnable {
       }
       this.sleeps++;
       const slept = performance.now();
-      const r = Atomics.wait(c.i32, c.irq, irq, this.bound(events, left));
+      const bound = this.bound(events, left);
+      const r = Atomics.wait(c.i32, c.irq, irq, bound);
       if (r === 'ok') this.wakeups++;
       this.needKick(events, 0);
-      // No interrupt came (the irq word never moved) and yet the ring is ready.
-      const unwoken = r === 'timed-out' && Atomics.load(c.i32, c.irq) === irq;
+      // No interrupt came (the irq word never moved) and yet the ring is ready, after a
+      // full timeout (one the policy bounded proves nothing: the kloop may be on its way).
+      const unwoken = r === 'timed-out' && Atomics.load(c.i32, c.irq) === irq && bound >= left;
       ready = this.check(events);
       const owed = this.learn(events);
       traceSleep(slept);
@@ -250,7 +254,7 @@ export class GuestPort implements Spinnable {
   private window(spinUs: number): SpinWindow {
     let w = this.spin;
     if (w === null || w.budgetUs !== spinUs) {
-      w = new SpinWindow(this.notify, spinUs);
+      w = new SpinWindow(this.notify, spinUs, this.oversubscribed);
       this.spin = w;
     }
     return w;
@@ -311,6 +315,11 @@ export class GuestPort implements Spinnable {
     Atomics.store(c.i32, c.cur(e), i32[h + RING_CUR]);
     Atomics.store(c.i32, c.head(e), head);
     if (head !== this.published[e]) {
+      if (tracer !== null) {
+        let moved = head - this.published[e];
+        if (moved < 0) moved += n;
+        trace(e < this.txRings.length ? TR_TXSYNC : TR_RXSYNC, moved);
+      }
       this.published[e] = head;
       // Kick only when the kloop said it sleeps and the news is worth what it asked;
       // otherwise it will see the new head.

@@ -49,6 +49,7 @@ export class Kloop {
   private readonly kickWants: WakeWant[];
   private readonly hostWants: WakeWant[];
   private readonly askedKick: Int32Array;
+  private readonly askedHost: Int32Array;
 
   constructor(desc: KloopDescriptor, o: { notify?: NotifyPolicy } = {}) {
     // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE).
@@ -59,6 +60,7 @@ export class Kloop {
     this.kickWants = this.entries.map((kr) => new WakeWant(this.notify, kr.numSlots, !kr.tx));
     this.hostWants = this.entries.map((kr) => new WakeWant(this.notify, kr.numSlots, kr.tx));
     this.askedKick = new Int32Array(this.entries.length);
+    this.askedHost = new Int32Array(this.entries.length);
   }
 
   /** One pass over TX then RX. Returns true when any ring moved (work was done). */
@@ -137,6 +139,7 @@ export class Kloop {
       let free = kr.hwtail - kr.hwcur;
       if (free < 0) free += kr.numSlots;
       const hw = this.hostWants[e].ask(kr.tx ? kr.numSlots - 1 - free : 0);
+      this.askedHost[e] = hw;
       Atomics.store(k, kr.kb + KR_EV_START, kr.hwtail);
       Atomics.store(k, kr.kb + KR_EV_WANT, hw);
       Atomics.store(c.i32, c.kernNeedKick(e), 1);
@@ -159,7 +162,10 @@ export class Kloop {
   /** The sleep's bound (ms): a kloop that asked for a batch of kicks must not sleep past its bound. */
   private sleepBound(pollMs: number): number {
     let b = pollMs;
-    for (let e = 0; e < this.entries.length; e++) b = this.kickWants[e].bound(this.askedKick[e], b);
+    for (let e = 0; e < this.entries.length; e++) {
+      b = this.kickWants[e].bound(this.askedKick[e], b);
+      b = this.hostWants[e].bound(this.askedHost[e], b);
+    }
     return b;
   }
 
@@ -241,6 +247,8 @@ export interface KloopTaskSpec {
   busyWait: boolean;
   /** The notify policy (default asleep). */
   notify?: NotifyPolicy;
+  /** Threads outnumber cores (the adaptive policy then never lingers). */
+  oversubscribed?: boolean;
 }
 
 /** A kloop worker's life: see runHostThread. */
