@@ -200,7 +200,7 @@ export class Port implements Spinnable {
       }
       this.countSleep(events, KC_SLEEPS);
       const slept = performance.now();
-      const bound = this.bound(left);
+      const bound = this.bound(events, left);
       const r = Atomics.wait(this.bell, BELL_SLEEP, word, bound);
       if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
       // Still our flag after a full timeout: nobody came to wake us (a waker clears it
@@ -237,7 +237,7 @@ export class Port implements Spinnable {
         if (left <= 0) break;
         this.countSleep(events, KC_SLEEPS);
         const slept = performance.now();
-        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, word, this.bound(left));
+        const w = Atomics.waitAsync(this.bell, BELL_SLEEP, word, this.bound(events, left));
         const r = w.async ? await w.value : w.value;
         traceSleep(slept);
         if (r === 'ok') this.countSleep(events, KC_WAKEUPS);
@@ -284,10 +284,12 @@ export class Port implements Spinnable {
   }
 
   /** The sleep's bound (ms): the shortest any ring of interest allows for what it asked. */
-  private bound(left: number): number {
+  private bound(events: number, left: number): number {
     let b = left === Number.POSITIVE_INFINITY ? -1 : left;
     for (let i = 0; i < this.asked.length; i++) {
-      const ww = i < this.txk.length ? this.txWant[i] : this.rxWant[i - this.txk.length];
+      const tx = i < this.txk.length;
+      if ((tx ? events & POLLOUT : events & POLLIN) === 0) continue;
+      const ww = tx ? this.txWant[i] : this.rxWant[i - this.txk.length];
       const r = ww.bound(this.asked[i], b);
       if (r >= 0 && (b < 0 || r < b)) b = r;
     }

@@ -122,7 +122,7 @@ export interface HostThread {
 export function runHostThread<T extends HostThread, R>(
   ctl: Control,
   ref: StopOrderRef | undefined,
-  o: { lingerUs: number; busyWait: boolean; notify?: NotifyPolicy; oversubscribed?: boolean },
+  o: { lingerUs: number; busyWait: boolean; notify?: NotifyPolicy },
   make: () => T,
   result: (t: T) => R,
 ): R {
@@ -135,7 +135,6 @@ export function runHostThread<T extends HostThread, R>(
       lingerUs: o.lingerUs,
       busyWait: o.busyWait,
       notify: o.notify,
-      oversubscribed: o.oversubscribed,
       pollMs: 50,
       stop: () => ctl.stopLevel() >= STOP_FORWARDERS && (order === null || order.upstreamDone()),
     });

@@ -67,8 +67,6 @@ export interface KloopTask {
   lingerUs: number;
   busyWait: boolean;
   notify?: NotifyPolicy;
-  /** Threads outnumber cores (the adaptive policy then never spins). */
-  oversubscribed?: boolean;
   trace?: boolean;
   /** Its place in the path's stop order, when the path has several host threads. */
   order?: StopOrderRef;
@@ -84,8 +82,6 @@ export interface E1000Task {
   lingerUs: number;
   busyWait: boolean;
   notify?: NotifyPolicy;
-  /** Threads outnumber cores (the adaptive policy then never spins). */
-  oversubscribed?: boolean;
   trace?: boolean;
   /** Its place in the path's stop order, when the path has several host threads. */
   order?: StopOrderRef;

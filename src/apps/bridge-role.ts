@@ -38,8 +38,6 @@ export interface BridgeKloopTask {
   busyWait: boolean;
   /** When the guest is worth an interrupt and how the kloop sleeps (default asleep). */
   notify?: NotifyPolicy;
-  /** Threads outnumber cores (the adaptive policy then never spins). */
-  oversubscribed?: boolean;
   /** Record this thread's events (src/trace.ts). */
   trace?: boolean;
   ctl: SharedArrayBuffer;

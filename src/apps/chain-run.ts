@@ -292,7 +292,6 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
       lingerUs,
       busyWait,
       notify,
-      oversubscribed,
       trace,
       logLevel: level,
     });

@@ -295,7 +295,6 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
       lingerUs: o.lingerUs ?? 1000,
       busyWait: o.busyWait ?? false,
       notify,
-      oversubscribed,
       trace: traced,
       logLevel: level,
       ...(order === null ? {} : { order: { sab: order, after: i - 1, self: i } satisfies StopOrderRef }),

@@ -50,6 +50,8 @@ export class Kloop {
   private readonly hostWants: WakeWant[];
   private readonly askedKick: Int32Array;
   private readonly askedHost: Int32Array;
+  /** Whether the last wake-up found at least the kicks' news it asked for. */
+  private owed = true;
 
   constructor(desc: KloopDescriptor, o: { notify?: NotifyPolicy } = {}) {
     // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE).
@@ -192,9 +194,10 @@ export class Kloop {
         },
         afterSleep: () => {
           for (let e = 0; e < this.entries.length; e++) Atomics.store(c.i32, c.kernNeedKick(e), 0);
+          this.owed = this.learnKicks();
         },
         sleepMs: (pollMs) => this.sleepBound(pollMs),
-        owed: () => this.learnKicks(),
+        owed: () => this.owed,
         pending: () => this.pending(),
       },
       { ...o, notify: o.notify ?? this.notify },
@@ -247,8 +250,6 @@ export interface KloopTaskSpec {
   busyWait: boolean;
   /** The notify policy (default asleep). */
   notify?: NotifyPolicy;
-  /** Threads outnumber cores (the adaptive policy then never lingers). */
-  oversubscribed?: boolean;
 }
 
 /** A kloop worker's life: see runHostThread. */
