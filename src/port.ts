@@ -23,7 +23,7 @@ import { type BaseDescriptor, KernelPort } from './kernel/attach.js';
 export type { BaseDescriptor, PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
 
 import type { KRing } from './kernel/kring.js';
-import { checkNotifyPolicy, type NotifyPolicy, SpinWindow, WakeWant } from './kernel/notify.js';
+import { checkNotifyPolicy, type NotifyPolicy, SpinWindows, WakeWant } from './kernel/notify.js';
 import { NetmapRing } from './ring.js';
 import { type Spinnable, spinPoll } from './spin.js';
 import { TR_RXSYNC, TR_TXSYNC, trace, tracer, traceSleep } from './trace.js';
@@ -103,8 +103,7 @@ export class Port implements Spinnable {
   /** What each ring of interest asked for at the last sleep (TX rings, then RX), and from where. */
   private readonly asked: Int32Array;
   private readonly askedFrom: Int32Array;
-  private spin: SpinWindow | null = null;
-  private readonly oversubscribed: boolean;
+  private readonly spins: SpinWindows;
   // Kernel state is JS-private: nothing reachable from a Port leads to another port.
   readonly #k: KernelPort;
   private readonly region: RegionViews;
@@ -127,7 +126,7 @@ export class Port implements Spinnable {
     this.txPoll = !(o.noTxPoll ?? desc.mode?.noTxPoll ?? false);
     this.extraBufs = Number.isInteger(desc.extraBufs) ? (desc.extraBufs as number) : 0;
     this.notify = checkNotifyPolicy(o.notify ?? desc.mode?.notify ?? 'asleep');
-    this.oversubscribed = o.oversubscribed === true;
+    this.spins = new SpinWindows(this.notify, o.oversubscribed === true);
     this.txWant = k.txk.map((kr) => new WakeWant(this.notify, kr.numSlots, true));
     this.rxWant = k.rxk.map((kr) => new WakeWant(this.notify, kr.numSlots, false));
     this.asked = new Int32Array(k.txk.length + k.rxk.length);
@@ -177,7 +176,7 @@ export class Port implements Spinnable {
     const bits = this.sleepBits(events);
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    ready = spinPoll(this, events, this.window(spinUs).us, timeoutMs);
+    ready = spinPoll(this, events, this.spins.for(spinUs).us, timeoutMs);
     if (ready !== 0) return ready;
     // About to sleep: what this port produced goes to its consumers now, whatever they
     // asked for (it cannot add more news while it sleeps).
@@ -213,7 +212,7 @@ export class Port implements Spinnable {
       if (ready !== 0) {
         // Lost only if a waker owed us a notify: news below what we asked is not.
         if (unwoken && owed) this.lateWakeups++;
-        this.spin?.learn((performance.now() - slept) * 1000);
+        this.spins.last?.learn((performance.now() - slept) * 1000);
         return ready;
       }
     }
@@ -319,16 +318,6 @@ export class Port implements Spinnable {
   /** A producer about to sleep: each TX ring's consumer gets its news now (the backend's flush). */
   private flush(): void {
     for (let i = 0; i < this.txk.length; i++) this.txk[i].flush();
-  }
-
-  /** The busy-poll window for a budget of `spinUs` (the policy adapts it within the budget). */
-  private window(spinUs: number): SpinWindow {
-    let w = this.spin;
-    if (w === null || w.budgetUs !== spinUs) {
-      w = new SpinWindow(this.notify, spinUs, this.oversubscribed);
-      this.spin = w;
-    }
-    return w;
   }
 
   /** Per-ring kernel counters, and the port type's (VALE's per-port counters). */

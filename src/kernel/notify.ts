@@ -168,6 +168,27 @@ export class SpinWindow {
   }
 }
 
+/**
+ * A poll's spin window for whatever budget the caller passes (poll takes one per call):
+ * made again only when the budget changes, so what adaptive learnt is kept.
+ */
+export class SpinWindows {
+  /** The window of the last budget asked for (the one to learn from after a sleep). */
+  last: SpinWindow | null = null;
+  constructor(
+    readonly policy: NotifyPolicy,
+    readonly oversubscribed: boolean,
+  ) {}
+  for(budgetUs: number): SpinWindow {
+    let w = this.last;
+    if (w === null || w.budgetUs !== budgetUs) {
+      w = new SpinWindow(this.policy, budgetUs, this.oversubscribed);
+      this.last = w;
+    }
+    return w;
+  }
+}
+
 /** Where an adaptive poll window starts and the least it grows to (µs). */
 const SPIN_START_US = 8;
 /** The longest an adaptive window polls (µs). */

@@ -8,7 +8,7 @@ import { BELL_SLEEP, RING_CUR, RING_HEAD, RING_TAIL, SLEEP_KICK } from '../../sh
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { wakeSleeper } from '../kernel/kring.js';
-import { checkNotifyPolicy, type NotifyPolicy, reached, SpinWindow, WakeWant } from '../kernel/notify.js';
+import { checkNotifyPolicy, type NotifyPolicy, reached, SpinWindows, WakeWant } from '../kernel/notify.js';
 import { POLLERR, POLLIN, POLLOUT } from '../port.js';
 import { NetmapRing } from '../ring.js';
 import { type Spinnable, spinPoll } from '../spin.js';
@@ -36,8 +36,7 @@ export class GuestPort implements Spinnable {
   private readonly wants: WakeWant[];
   private readonly asked: Int32Array;
   private readonly askedFrom: Int32Array;
-  private spin: SpinWindow | null = null;
-  private readonly oversubscribed: boolean;
+  private readonly spins: SpinWindows;
 
   constructor(desc: GuestDescriptor, o: { notify?: NotifyPolicy; oversubscribed?: boolean } = {}) {
     if (desc === null || typeof desc !== 'object' || desc.type !== 'ptnet') {
@@ -73,7 +72,7 @@ export class GuestPort implements Spinnable {
       this.region.i32[h + RING_TAIL] = this.tails[e];
     });
     this.notify = checkNotifyPolicy(o.notify ?? 'asleep');
-    this.oversubscribed = o.oversubscribed === true;
+    this.spins = new SpinWindows(this.notify, o.oversubscribed === true);
     this.wants = ids.map((_, e) => new WakeWant(this.notify, this.region.numSlots, e < desc.tx.length));
     this.asked = new Int32Array(ids.length);
     this.askedFrom = new Int32Array(ids.length);
@@ -121,7 +120,7 @@ export class GuestPort implements Spinnable {
   poll(events: number, timeoutMs = -1, spinUs = this.spinUs): number {
     let ready = this.check(events);
     if (ready !== 0 || timeoutMs === 0) return ready;
-    ready = spinPoll(this, events, this.window(spinUs).us, timeoutMs);
+    ready = spinPoll(this, events, this.spins.for(spinUs).us, timeoutMs);
     if (ready !== 0) return ready;
     // About to sleep: the kloop gets what we published, whatever it asked for.
     this.flush();
@@ -157,7 +156,7 @@ export class GuestPort implements Spinnable {
       if (ready !== 0) {
         // Lost only if the kloop owed an interrupt: news below what we asked is not.
         if (unwoken && owed) this.lateWakeups++;
-        this.spin?.learn((performance.now() - slept) * 1000);
+        this.spins.last?.learn((performance.now() - slept) * 1000);
         return ready;
       }
     }
@@ -248,16 +247,6 @@ export class GuestPort implements Spinnable {
   private kick(): void {
     this.kicks++;
     if (wakeSleeper(this.bell, BELL_SLEEP, SLEEP_KICK)) trace(TR_KICK);
-  }
-
-  /** The busy-poll window for a budget of `spinUs` (the policy adapts it within the budget). */
-  private window(spinUs: number): SpinWindow {
-    let w = this.spin;
-    if (w === null || w.budgetUs !== spinUs) {
-      w = new SpinWindow(this.notify, spinUs, this.oversubscribed);
-      this.spin = w;
-    }
-    return w;
   }
 
   private needKick(events: number, v: number): void {
