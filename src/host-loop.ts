@@ -28,6 +28,12 @@ export interface HostLoopOptions {
   stop: () => boolean;
   /** Longest drain after the stop (ms, default DRAIN_MS). */
   drainMs?: number;
+  /**
+   * Wraps each pass of the loop: a tool that observes or steers the thread (the teaching
+   * demo's counters, slow motion and single step). The wrapper returns what the pass
+   * returned, or true to keep the loop from lingering and sleeping.
+   */
+  around?: (step: () => boolean) => () => boolean;
 }
 
 export interface HostLoopHooks {
@@ -64,6 +70,7 @@ export const DRAIN_MS = 2000;
 
 export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResult {
   const bits = SLEEP_TX | SLEEP_RX | SLEEP_KICK;
+  const step = o.around ? o.around(() => h.step()) : () => h.step();
   // One step costs about eight loads: the linger budget is counted in steps, not read
   // from a clock (a clock read allocates). The adaptive policy moves it within the budget.
   const adaptive = o.notify === 'adaptive';
@@ -78,7 +85,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
   let iter = 0;
   for (;;) {
     if ((iter++ & 63) === 0 && o.stop()) break;
-    if (h.step()) {
+    if (step()) {
       if (idle !== 0) idleSteps(idle);
       idle = 0;
       continue;
@@ -89,7 +96,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
     Atomics.store(h.bell, BELL_SLEEP, bits);
     // Re-check after saying we sleep: news published after this point comes with a notify.
     let timedOut = false;
-    if (!h.step()) {
+    if (!step()) {
       sleeps++;
       const slept = performance.now();
       const bound = h.sleepMs?.(o.pollMs) ?? o.pollMs;
@@ -106,7 +113,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
     h.afterSleep();
     // Work waiting then was published while we slept, and its wake-up was lost (unless
     // it was less than the sleeper asked for: then the bounded sleep was the rule).
-    if (unwoken && h.step() && (h.owed?.() ?? true)) late++;
+    if (unwoken && step() && (h.owed?.() ?? true)) late++;
     idleSteps(idle);
     idle = 0;
     iter = 0;
@@ -117,7 +124,7 @@ export function runHostLoop(h: HostLoopHooks, o: HostLoopOptions): HostLoopResul
   // one still running) cannot hold the host thread.
   const end = performance.now() + (o.drainMs ?? DRAIN_MS);
   for (let i = 1; ; i++) {
-    if (!h.step() && !(h.pending?.() ?? false)) break;
+    if (!step() && !(h.pending?.() ?? false)) break;
     if ((i & 255) === 0 && performance.now() > end) break;
   }
   return { sleeps, wakeups, late };

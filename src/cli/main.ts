@@ -6,9 +6,11 @@
  * hand to the library: Ctrl-C during `bench run` or `start` (the report of the finished
  * points is written, exit 130; a second Ctrl-C quits at once), and a closed stdout or
  * stderr (`sabnetmap ... | head`: the workers stop and the CLI exits 0 with nothing on
- * stderr, as a pipeline expects, instead of an EPIPE stack trace).
+ * stderr, as a pipeline expects, instead of an EPIPE stack trace). `demo` serves until
+ * Ctrl-C or SIGTERM, which close its server: exit 130 or 143 (src/cli/demo.ts).
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,6 +28,7 @@ import { NetmapError } from '../errors.js';
 import { NOTIFY_POLICIES, type NotifyPolicy } from '../kernel/notify.js';
 import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
 import { packageRoot } from '../paths.js';
+import { startDemoServer } from './demo.js';
 import {
   formatPeers,
   formatPktGenHeader,
@@ -132,6 +135,9 @@ commands:
   start        the flagship run (what npm start runs, under a minute): host vs passthrough vs
                emulated-NIC guests on a pipe and VALE at batch 64, the peers, a report
                [--seconds S per point (2)] [--out DIR]
+  demo         the teaching demo: serves the page built in dist/demo (npm run build) on
+               http://127.0.0.1:<a free port>/ with the headers SharedArrayBuffer needs, prints
+               'demo: URL', until Ctrl-C (exit 130): [--port N (0: a free one)] [--host H (127.0.0.1)]
   help         this text (also --help, -h)
   --version    the version (also -v)
 
@@ -498,6 +504,69 @@ async function start(argv: string[]): Promise<number> {
   return r.summary.partial && interrupted ? EXIT_INTERRUPTED : 0;
 }
 
+/** A host name or an IP address for --host: letters, digits, '.', '-', ':' (IPv6), nothing else. */
+function hostOption(o: Opts): string {
+  const host = (o.host as string | undefined) ?? '127.0.0.1';
+  if (
+    isIP(host) === 0 &&
+    !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)
+  ) {
+    throw new UsageError(`--host must be a host name or an IP address, got '${host}'`);
+  }
+  return host;
+}
+
+/** Loopback addresses: the only plain-HTTP origins a browser treats as secure (and so isolates). */
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+/**
+ * `demo`: serves dist/demo (built by `npm run build`, never here) until Ctrl-C or SIGTERM,
+ * which close the server and its connections; the exit code is then 128 + the signal's
+ * number (130 for Ctrl-C), as for `bench run` and `start`. A second signal quits at once.
+ */
+async function demo(argv: string[]): Promise<number> {
+  const o = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const port = num(o, 'port', 0, (v) => isInt(v) && v >= 0 && v <= 65535, 'an integer from 0 (a free port) to 65535');
+  const host = hostOption(o);
+  let server: Awaited<ReturnType<typeof startDemoServer>>;
+  try {
+    server = await startDemoServer({ port, host });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (e instanceof NetmapError || typeof err.code !== 'string') throw e;
+    // The address cannot be had (in use, privileged, not this machine's, unknown name):
+    // another --port or --host fixes it.
+    throw new UsageError(
+      `cannot listen on ${host}:${port}: ${err.code}${err.code === 'EADDRINUSE' ? ' (the port is in use: try another --port, or none for a free one)' : ''}`,
+    );
+  }
+  // The handlers go in before the URL is printed: whoever reads it may signal at once.
+  const stopped = new Promise<number>((done) => {
+    let stopping = false;
+    for (const [name, no] of [
+      ['SIGINT', 2],
+      ['SIGTERM', 15],
+    ] as const) {
+      process.on(name, () => {
+        if (stopping) process.exit(128 + no);
+        stopping = true;
+        server.close().then(() => done(128 + no));
+      });
+    }
+  });
+  process.stdout.write(`demo: ${server.url}\n`);
+  if (!isLoopback(host)) {
+    process.stderr.write(
+      `sabnetmap: note: browsers isolate plain-HTTP pages only from localhost: elsewhere open it over HTTPS (see ${server.root}/HEADERS.md)\n`,
+    );
+  }
+  return stopped;
+}
+
 /** `isolation`: flow A's rate and order next to a hostile, honest or crashing guest (src/apps/isolation.ts). */
 async function isolation(argv: string[]): Promise<void> {
   const o = parse(argv, {
@@ -598,6 +667,8 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'stress':
         return await stress(rest);
+      case 'demo':
+        return await demo(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -611,7 +682,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       default:
         throw new UsageError(
-          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, help, --version)`,
+          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, demo, help, --version)`,
         );
     }
   } catch (e) {

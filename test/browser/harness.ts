@@ -35,9 +35,17 @@ const FLAGS = [
   '--no-first-run',
 ];
 
-/** The system Chromium, or null when it is not installed (tests then skip). */
+/**
+ * The system Chromium, or null when it is not installed (tests then skip, saying so).
+ * `.ci/run` sets SABNETMAP_REQUIRE_BROWSER=1: there a missing browser fails the run
+ * instead of skipping the browser tests.
+ */
 export function chromiumPath(): string | null {
-  return existsSync(CHROMIUM) ? CHROMIUM : null;
+  if (existsSync(CHROMIUM)) return CHROMIUM;
+  if (process.env.SABNETMAP_REQUIRE_BROWSER === '1') {
+    throw new Error(`SABNETMAP_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing (apt-get install chromium)`);
+  }
+  return null;
 }
 
 export interface Bundle {
