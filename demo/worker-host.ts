@@ -16,6 +16,7 @@
  * a busy kloop: one Atomics.load (the mode) and plain counter stores per pass, no allocation.
  */
 import { E1000Device, type E1000DeviceDescriptor, Kloop, type KloopDescriptor } from '../src/browser.js';
+import type { HostLoopOptions } from '../src/host-loop.js';
 import {
   type HostConfig,
   MODE_SLOW,
@@ -31,6 +32,11 @@ import type { ThreadCtl } from './worker-ctl.js';
 
 /** The longest sleep before the loop looks at its stop flag (never set: the page terminates the worker). */
 const POLL_MS = 100;
+
+/** A host thread's loop options: the demo's knobs, bounded sleeps, stopped only by terminate(). */
+function runOptions(o: HostConfig, around: HostLoopOptions['around']): HostLoopOptions {
+  return { lingerUs: o.lingerUs, busyWait: o.busyWait, notify: o.notify, pollMs: POLL_MS, stop: () => false, around };
+}
 
 /** Wraps a pass of the library's loop with the gate, the pause and the counters. */
 function steer(t: ThreadCtl, publish: () => void): (real: () => boolean) => () => boolean {
@@ -61,15 +67,7 @@ export function attachKloop(desc: KloopDescriptor, o: HostConfig, t: ThreadCtl):
   const around = steer(t, () => {
     f[SF_IRQS] = k.irqs;
   });
-  return () =>
-    k.run({
-      lingerUs: o.lingerUs,
-      busyWait: o.busyWait,
-      notify: o.notify,
-      pollMs: POLL_MS,
-      stop: () => false,
-      around,
-    });
+  return () => k.run(runOptions(o, around));
 }
 
 /** Attaches an emulated NIC's device thread (the host port, exclusively) and returns its loop. */
@@ -83,13 +81,5 @@ export function attachDevice(desc: E1000DeviceDescriptor, o: HostConfig, t: Thre
     f[SF_PACKETS] = c.txPackets + c.rxPackets;
     f[SF_HOST_TXSYNCS] = c.hostTxsyncs;
   });
-  return () =>
-    d.run({
-      lingerUs: o.lingerUs,
-      busyWait: o.busyWait,
-      notify: o.notify,
-      pollMs: POLL_MS,
-      stop: () => false,
-      around,
-    });
+  return () => d.run(runOptions(o, around));
 }
