@@ -1,14 +1,18 @@
 /**
- * How a run's results are drawn and described: the main plot (Mpps, or RTT for ping)
- * and the events plot (notifies, kicks, irqs per packet) as SVG, and the phrases the
- * report, the terminal and the flagship share.
+ * How a run's results are drawn and described: the main plot (Mpps, or RTT for ping;
+ * on a NIC port with the line rate drawn) and the events plot (notifies, kicks, irqs per
+ * packet) as SVG, and the phrases the report, the terminal and the flagship share.
  */
-import { COLORS, DASHES, type PlotSeries, renderPlot } from './plot.js';
+import { type LineRate, lineBps, lineRateMpps } from '../src/nic/line.js';
+import { COLORS, DASHES, type PlotRefLine, type PlotSeries, renderPlot } from './plot.js';
 import type { Machine, PointRecord, ResultsDoc } from './runner.js';
 import {
   directionOf,
+  expandPoints,
   formatParam,
+  isNicScenario,
   isNumericParam,
+  lineKeys,
   type PointParams,
   paramValue,
   type Scenario,
@@ -27,6 +31,7 @@ export function fixedWhat(s: Scenario): string {
   if (s.endpoints !== undefined && s.sweep.endpoints === undefined) {
     parts.push(directionOf(s.endpoints, s.experiment));
   }
+  if (s.base.line !== undefined && s.sweep.line === undefined) parts.push(`${s.base.line} wire`);
   if (s.experiment === 'ping' && s.sweep.peer === undefined) parts.push(`peer ${s.base.peer}`);
   if (s.experiment === 'chain') {
     if (s.sweep.n === undefined) parts.push(`${s.base.n} bridges`);
@@ -50,6 +55,7 @@ const X_WHAT: Record<SweepParam, string> = {
   n: 'bridges in the chain',
   vms: 'the bridges: host apps or VMs',
   notify: 'notification policy (when a sleeping thread is worth waking)',
+  line: "line rate of the NIC's wire",
 };
 const LOG2_X: readonly SweepParam[] = ['batch', 'ring'];
 
@@ -92,7 +98,44 @@ function subtitle(doc: ResultsDoc): string[] {
   return [`${what}, ${s.base.seconds} s per point`, `${m.cores} cores, ${m.cpuModel}, Node ${m.node}`];
 }
 
-/** The main plot: Mpps (ping: median RTT, bars min-p99, log scale) against x, one line per series. */
+/**
+ * A NIC scenario's line rates as plot lines: one per line rate and frame length of its
+ * points (lineRateMpps at the point's len), "10G line rate" (with the length when several
+ * are swept); none for other ports.
+ */
+export function lineRateRefs(s: Scenario): PlotRefLine[] {
+  if (!isNicScenario(s)) return [];
+  const seen = new Map<string, { line: LineRate; len: number }>();
+  for (const p of expandPoints(s, 1)) {
+    if (p.line === undefined) continue;
+    seen.set(`${p.line}/${p.len}`, { line: p.line, len: p.len });
+  }
+  const lens = new Set([...seen.values()].map((v) => v.len)).size;
+  return [...seen.values()].map(({ line, len }) => {
+    const y = lineRateMpps(lineBps(line), len);
+    return { y, label: `${line} line rate${lens > 1 ? `, ${len} B` : ''} (${y.toFixed(2)} Mpps)` };
+  });
+}
+
+/**
+ * A NIC scenario sweeping several line rates (not on x): a color per line of the other
+ * parameters (a direction) and a dash per line rate, so "host->wire 10G" and "host->wire
+ * 40G" read as one direction at two rates. Otherwise the plot's own colors.
+ */
+function lineRateStyle(s: Scenario, p: PointParams, i: number): { color?: string; dash?: string } {
+  const rates = s.sweep.line;
+  if (rates === undefined || rates.length < 2 || s.x === 'line') return {};
+  const others = lineKeys(s).filter((k) => k !== 'line');
+  const keyOf = (q: PointParams) => others.map((k) => String(paramValue(q, k))).join(' ');
+  const keys = [...new Set(expandPoints(s, 1).map(keyOf))];
+  const at = keys.indexOf(keyOf(p));
+  const r = rates.indexOf(p.line ?? rates[0]);
+  // Solid, dotted, dash-dot ...: not the reference lines' long dashes.
+  const dashes = ['', '2 3', '8 3 2 3'];
+  return { color: COLORS[(at < 0 ? i : at) % COLORS.length], dash: dashes[r % dashes.length] };
+}
+
+/** The main plot: Mpps (ping: median RTT, bars min-p99, log scale) against x, one line per series; a NIC's line rates dashed. */
 export function plotSvg(doc: ResultsDoc): string {
   const s = doc.scenario;
   const X = xOf(s);
@@ -113,8 +156,10 @@ export function plotSvg(doc: ResultsDoc): string {
     xLog2: LOG2_X.includes(s.x),
     xCategories: X.categories,
     yLog: ping,
-    series: [...byLine(doc)].map(([label, recs]) => ({
+    refLines: lineRateRefs(s),
+    series: [...byLine(doc)].map(([label, recs], i) => ({
       label,
+      ...lineRateStyle(s, recs[0].params, i),
       points: recs.map((r) => {
         const m = r.metrics!;
         return ping

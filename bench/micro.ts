@@ -7,15 +7,18 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { Bench } from 'tinybench';
-import { DIR_TX, SW_LEARN_ENTRIES } from '../shm/layout.js';
+import { DIR_TX, RING_TAIL, SW_LEARN_ENTRIES } from '../shm/layout.js';
 import { createRegion, type RegionSpec } from '../shm/region.js';
 import { copyFrame, HEAD_CLASSES, headClass, RegionViews } from '../shm/views.js';
 import { E1000Device } from '../src/emulated/e1000.js';
 import { emulateNic } from '../src/emulated/nic.js';
-import { Netmap } from '../src/netmap.js';
+import { attachPort, Netmap } from '../src/netmap.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { passThrough } from '../src/passthrough/hypervisor.js';
 import { Kloop } from '../src/passthrough/kloop.js';
+import { writeFrameTo } from '../src/pipeline/frames.js';
+import { LbCore } from '../src/pipeline/lb.js';
+import { CONSUMER, createLinkRegion, createThreadBell, linkDescriptor, PRODUCER } from '../src/pipeline/links.js';
 import { Port } from '../src/port.js';
 
 const OPS = 1024;
@@ -127,6 +130,7 @@ export async function runMicroBench(o: { timeMs?: number } = {}): Promise<MicroR
   const closers: Array<() => void> = [];
   for (const len of [60, 1514]) Object.assign(tasks, forwardTasks(len, closers));
   Object.assign(tasks, guestPathTasks(closers));
+  Object.assign(tasks, lbTasks(closers));
 
   // pkt-gen's tx loop: set len (and flags) of a batch of slots.
   const slots = new Int32Array(new SharedArrayBuffer(8 * 1024));
@@ -307,6 +311,53 @@ function guestPathTasks(closers: Array<() => void>): Record<string, () => void> 
         dev.step();
         drain(emPeer);
       }
+    },
+  };
+}
+
+/**
+ * netmap's lb in one thread (src/pipeline/lb.ts), per packet: the symmetric 5-tuple hash
+ * of a 60-byte IPv4/UDP frame and the zero-copy swap into one of 2 outputs (1024 flows).
+ * The rings are reset by hand between passes (no sync: lb's own cost alone); every buffer
+ * of the region holds a valid frame, so whatever buffer a swap brings back hashes alike.
+ */
+function lbTasks(closers: Array<() => void>): Record<string, () => void> {
+  const SLOTS = 2048;
+  const region = createLinkRegion(3, SLOTS, 2048);
+  const bell = createThreadBell();
+  const bells: [SharedArrayBuffer, SharedArrayBuffer] = [bell, bell];
+  const input = attachPort(linkDescriptor(region, 0, CONSUMER, bells, 'lb-in'));
+  const outs = [1, 2].map((i) => attachPort(linkDescriptor(region, i, PRODUCER, bells, `lb-out${i}`)));
+  closers.push(() => {
+    input.close();
+    for (const o of outs) o.close();
+  });
+  const rx = input.rx;
+  const mem = rx.mem;
+  const views = rx.region;
+  for (let b = 2; b < views.numBufs; b++) {
+    const f = b % 1024;
+    writeFrameTo(mem, views.bufOffset(b), {
+      len: 60,
+      src: 0x0a000001 + f,
+      dst: 0xc0a80001,
+      srcPort: 10000 + f,
+      dstPort: 4321,
+    });
+  }
+  for (let k = 0; k < SLOTS; k++) rx.setLen(k, 60);
+  const lb = new LbCore(rx, [outs.map((o) => o.tx)]);
+  const setRing = (r: typeof rx, head: number, tail: number) => {
+    const h = r.region.ringWordBase(r.id);
+    r.advance(head);
+    r.i32[h + RING_TAIL] = tail;
+  };
+  return {
+    'lb: hash + zero-copy swap, 2 outputs (per packet)': () => {
+      // OPS packets waiting in the input; both outputs empty (SLOTS - 1 free slots each).
+      setRing(rx, 0, OPS);
+      for (const o of outs) setRing(o.tx, 0, SLOTS - 1);
+      lb.step(OPS);
     },
   };
 }

@@ -11,6 +11,9 @@
  * The x axis is linear, log2 (sizes) or categories (directions, port types: evenly
  * spaced in the given order, "bar-like" lines); the y axis linear from 0 or log10 (RTTs
  * and per-packet event rates, which span orders of magnitude).
+ *
+ * Reference lines (`refLines`: a NIC's line rate) are horizontal dashed lines across the
+ * plot with their label at the right end, above the line; the y axis reaches them.
  */
 
 export interface PlotPoint {
@@ -52,7 +55,16 @@ export interface PlotSpec {
   yLog?: boolean;
   /** A line of text inside the plot area (e.g. why it is empty). */
   note?: string;
+  /** Horizontal dashed lines at a y value with a label (a NIC's line rate); the y axis includes them. */
+  refLines?: PlotRefLine[];
   series: PlotSeries[];
+}
+
+export interface PlotRefLine {
+  y: number;
+  label: string;
+  /** Default dark grey. */
+  color?: string;
 }
 
 const W = 760;
@@ -176,8 +188,9 @@ export function renderPlot(spec: PlotSpec): string {
   // A log axis cannot place 0 or below: such points are left out.
   const series = spec.series.map((s) => ({ ...s, points: log ? s.points.filter((p) => p.y > 0) : s.points }));
   const all = series.flatMap((s) => s.points);
+  const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.y) && (!log || r.y > 0));
   const xs = all.length > 0 ? all.map((p) => p.x) : [1];
-  const ymax = Math.max(0, ...all.map((p) => Math.max(p.y, p.yMax ?? p.y)));
+  const ymax = Math.max(0, ...all.map((p) => Math.max(p.y, p.yMax ?? p.y)), ...refs.map((r) => r.y));
   const X = spec.xCategories ? categoryAxis(spec.xCategories.length, spec.xCategories) : xAxis(xs, spec.xLog2);
   const lows = all.flatMap((p) => [p.y, p.yMin ?? p.y]).filter((v) => v > 0);
   const Y = log ? yLogAxis(lows.length > 0 ? Math.min(...lows) : 1e-6, ymax > 0 ? ymax : 1) : yAxis(ymax);
@@ -220,6 +233,19 @@ export function renderPlot(spec: PlotSpec): string {
     out.push(
       `<text class="note" x="${M.left + PW / 2}" y="${M.top + PH / 2}" text-anchor="middle" fill="#777777">${escapeXml(spec.note)}</text>`,
     );
+  }
+  // Reference lines, under the series.
+  if (refs.length > 0) {
+    out.push('<g class="ref-lines">');
+    for (const r of refs) {
+      const y = c(yAt(r.y));
+      const color = r.color ?? '#555555';
+      out.push(
+        `<g class="ref-line" data-y="${String(r.y)}"><line x1="${M.left}" x2="${M.left + PW}" y1="${y}" y2="${y}" stroke="${color}" stroke-width="1.5" stroke-dasharray="7 4"/>` +
+          `<text x="${M.left + PW - 4}" y="${c(yAt(r.y) - 5)}" text-anchor="end" fill="${color}">${escapeXml(r.label)}</text></g>`,
+      );
+    }
+    out.push('</g>');
   }
   // Series.
   const style = (s: PlotSeries, i: number) => ({

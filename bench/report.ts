@@ -7,6 +7,7 @@ import { EVENTS, eventSeries, machineLine } from './describe.js';
 import type { PointRecord, ResultsDoc } from './runner.js';
 import {
   directionOf,
+  isNicScenario,
   lineKeys,
   type PointParams,
   paramValue,
@@ -44,20 +45,36 @@ const METRIC_COLUMNS = [
   'spinNsPerPacket',
   'busyNsPerPacket',
   'projectedMpps',
+  'lineRateMpps',
+  'ofLineRate',
+  'missed',
+  'wireBehindMs',
 ] as const;
+
+/**
+ * The CSV column of a parameter: its name, but `lineRate` for a NIC's line rate (`line`
+ * is already the plot line's column).
+ */
+export function csvParamColumn(k: SweepParam): string {
+  return k === 'line' ? 'lineRate' : k;
+}
 
 /**
  * Every CSV column and where its value comes from; numbers are the JSON's numbers. A
  * parameter the experiment does not have (peers: port) is empty. Every row carries the
  * machine (cpuModel, node; cores is a metric), so a CSV on its own still says where it ran.
  * The CPU accounting columns are the sums over the point's threads (the per-thread list
- * is in points.json).
+ * is in points.json). A NIC port's points fill lineRate ("10G", params.line in the JSON),
+ * lineRateMpps, ofLineRate, missed and wireBehindMs; other points leave them empty.
  */
 export const CSV_COLUMNS: ReadonlyArray<[string, (r: PointRecord, doc: ResultsDoc) => Cell]> = [
   ['point', (r) => r.point],
   ['variant', (r) => r.variant],
   ['line', (r) => r.line],
-  ...SWEEP_PARAMS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => paramValue(r.params, k) ?? null]),
+  ...SWEEP_PARAMS.map((k): [string, (r: PointRecord) => Cell] => [
+    csvParamColumn(k),
+    (r) => paramValue(r.params, k) ?? null,
+  ]),
   ...METRIC_COLUMNS.map((k): [string, (r: PointRecord) => Cell] => [k, (r) => r.metrics?.[k] ?? null]),
   ['cpuModel', (_r, doc) => doc.machine.cpuModel],
   ['node', (_r, doc) => doc.machine.node],
@@ -79,6 +96,8 @@ export function formatCsv(doc: ResultsDoc): string {
 const f = (v: number, d = 2): string => v.toFixed(d);
 const sci = (v: number | null): string => (v === null ? '-' : v === 0 ? '0' : v.toExponential(2));
 const opt = (v: number | null, d = 2): string => (v === null ? '-' : f(v, d));
+/** A fraction as a percentage: 0.934 -> "93.4%". */
+const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
 
 /** The end of a progress line: `123.45 Mpps (120.10-125.00)`; ping: the RTT. */
 export function pointLabel(r: PointRecord, withVariant: boolean): string {
@@ -89,12 +108,16 @@ export function pointLabel(r: PointRecord, withVariant: boolean): string {
     return `rtt median ${f(m.rttMedianUs)} us (min ${f(m.rttMinUs ?? 0)}, p99 ${f(m.rttP99Us ?? 0)}), ${m.threads}/${m.cores} threads/cores`;
   }
   const rtt = m.rttMedianUs !== null ? `, rtt ${f(m.rttMedianUs)} us` : '';
+  const nic =
+    m.ofLineRate !== null
+      ? `, ${pct(m.ofLineRate)} of the ${r.params.line ?? ''} line rate, missed ${m.missed ?? '-'}`
+      : '';
   const kicks = m.notifiesPerPacket !== null ? `, notifies/pkt ${sci(m.notifiesPerPacket)}` : '';
   const guest =
     (m.kicksPerPacket ?? 0) > 0 || (m.irqsPerPacket ?? 0) > 0
       ? `, kicks/pkt ${sci(m.kicksPerPacket)}, irqs/pkt ${sci(m.irqsPerPacket)}${(m.irqsPerBatch ?? 0) > 0 ? `, irqs/batch ${sci(m.irqsPerBatch)}` : ''}`
       : '';
-  return `${who}${f(m.mpps)} Mpps (${f(m.mppsMin)}-${f(m.mppsMax)})${withVariant ? '' : `${kicks}${guest}${rtt}`}`;
+  return `${who}${f(m.mpps)} Mpps (${f(m.mppsMin)}-${f(m.mppsMax)})${withVariant ? '' : `${nic}${kicks}${guest}${rtt}`}`;
 }
 
 /** The measured columns of each experiment's table, and how each is shown. */
@@ -131,15 +154,28 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
       ];
     case 'chain':
       return [...mpps, ...kicks, irqsPerBatch, ['drops', (r) => String(m(r).drops ?? '-')], ...cpu, threads];
-    case 'pktgen':
+    case 'pktgen': {
+      // A NIC port: the share of the line rate next to the rate, and what the wire saw.
+      const nic = isNicScenario(s);
+      const ofLine: Array<[string, (r: PointRecord) => string]> = nic
+        ? [['% of line', (r) => (m(r).ofLineRate === null ? '-' : pct(m(r).ofLineRate!))]]
+        : [];
+      const wire: Array<[string, (r: PointRecord) => string]> = nic
+        ? [
+            ['missed', (r) => String(m(r).missed ?? '-')],
+            ['wire behind ms', (r) => opt(m(r).wireBehindMs, 1)],
+          ]
+        : [];
       return [
         ...mpps,
+        ...ofLine,
         ...kicks,
         irqsPerBatch,
         ['notifies/pkt', (r) => sci(m(r).notifiesPerPacket)],
         ['sleeps/pkt', (r) => sci(m(r).sleepsPerPacket)],
         ['avg batch', (r) => (m(r).avgBatch === null ? '-' : f(m(r).avgBatch!, 1))],
         ['drops', (r) => String(m(r).drops ?? '-')],
+        ...wire,
         ...cpu,
         threads,
         ...(s.mode === 'ping'
@@ -149,6 +185,7 @@ function measuredColumns(s: Scenario): Array<[string, (r: PointRecord) => string
             ] as Array<[string, (r: PointRecord) => string]>)
           : []),
       ];
+    }
   }
 }
 
@@ -163,7 +200,9 @@ function tableSpec(s: Scenario, variants: boolean): TableSpec {
   const cols = measuredColumns(s);
   const header = ['point', ...swept, ...(variants ? ['variant'] : []), ...cols.map(([h]) => h)];
   // Numbers right, words (directions, ports, transports) left.
-  const right = header.map((h) => h !== 'variant' && !['port', 'endpoints', 'peer', 'vms', 'notify'].includes(h));
+  const right = header.map(
+    (h) => h !== 'variant' && !['port', 'endpoints', 'peer', 'vms', 'notify', 'line'].includes(h),
+  );
   const row = (r: PointRecord): string[] => {
     const head = [
       String(r.point),
@@ -258,6 +297,7 @@ const KEY_WORDS: Partial<Record<SweepParam, string>> = {
   peer: 'peer state',
   vms: 'bridge kind (host apps or VMs)',
   notify: 'notify policy',
+  line: 'line rate',
 };
 const keyWord = (k: SweepParam): string => KEY_WORDS[k] ?? k;
 
@@ -278,6 +318,16 @@ function measures(s: Scenario): string {
     case 'ping':
       return `pkt-gen ping <-> pong round trips ${over}${dirs}${s.sweep.peer ? '' : `, peer ${s.base.peer}`}`;
     case 'pktgen': {
+      if (isNicScenario(s)) {
+        const line = s.sweep.line ? 'each line rate' : `${s.base.line}`;
+        const sends = (s.sweep.endpoints ?? [ends]).map((d) => d.endsWith('->wire'));
+        const how = sends.every(Boolean)
+          ? 'the app sends and the wire sinks'
+          : sends.some(Boolean)
+            ? 'the app sends and the wire sinks, or the wire generates and the app receives'
+            : 'the wire generates and the app receives';
+        return `pkt-gen ${s.mode} on a NIC port (nic0) against its wire at ${line} (${how})${dirs}`;
+      }
       const pair =
         s.mode === 'ping' ? 'ping <-> pong round trips' : `${s.mode} -> rx${s.mode === 'txseq' ? 'seq' : ''}`;
       return `pkt-gen ${pair} ${over}${dirs}`;
@@ -309,9 +359,14 @@ export function plotSentence(doc: ResultsDoc): string {
   let best = '';
   if (measured.length > 0) {
     const b = measured.reduce((x, y) => (y.metrics!.mpps > x.metrics!.mpps ? y : x));
-    best = ` Highest: ${f(b.metrics!.mpps)} Mpps at ${at(doc, b)}.`;
+    const of =
+      b.metrics!.ofLineRate !== null ? ` (${pct(b.metrics!.ofLineRate)} of the ${b.params.line} line rate)` : '';
+    best = ` Highest: ${f(b.metrics!.mpps)} Mpps at ${at(doc, b)}${of}.`;
   }
-  return `Mpps (median of the per-interval rates, bars min-max) against ${keyWord(s.x)} for ${measures(s)}${perLine(doc)}.${best}`;
+  const dashed = isNicScenario(s)
+    ? ' Dashed: the line rate at the frame length (a 60-byte frame takes 84 byte-times on the wire).'
+    : '';
+  return `Mpps (median of the per-interval rates, bars min-max) against ${keyWord(s.x)} for ${measures(s)}${perLine(doc)}.${best}${dashed}`;
 }
 
 /** One sentence on what the events plot shows, with the highest rate. */

@@ -8,11 +8,12 @@
  * What a point runs is chosen by `experiment`: an ExperimentRunner turns one point's
  * parameters into one or more measurements (peers measures several transports per
  * point). pktgen and ping take their topology from the point's port and endpoints
- * (host apps, passthrough guests, emulated-NIC guests), chain from its port, n and vms.
+ * (host apps, passthrough guests, emulated-NIC guests; on a NIC port one app and the
+ * wire at the point's line rate), chain from its port, n and vms.
  *
  * With `trace`, each point of a pktgen, ping or chain run writes every thread's sleeps,
  * wake-ups, kicks, interrupts and syncs to `trace-<point>.json` in the run's directory
- * (Chrome Trace Event JSON).
+ * (Chrome Trace Event JSON); not on a NIC port (its runs do not trace yet).
  *
  * A run stops early when its `signal` aborts (the CLI's Ctrl-C): the point in progress
  * stops as if its time were up and is dropped (a cut-short measurement would sit in the
@@ -22,9 +23,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { runChain } from '../src/apps/chain-run.js';
+import { type ChainPort, runChain } from '../src/apps/chain-run.js';
 import type { CpuAccounting, ThreadCpuFigures } from '../src/apps/cputime.js';
-import { type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
+import type { NicRunResult } from '../src/apps/nic-run.js';
+import { type Endpoint, type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot } from '../src/paths.js';
 import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
@@ -35,6 +37,7 @@ import {
   type ExperimentName,
   expandPoints,
   formatParam,
+  isNicScenario,
   lineKeys,
   type PointParams,
   paramValue,
@@ -89,6 +92,16 @@ export interface Metrics {
   spinNsPerPacket: number | null;
   busyNsPerPacket: number | null;
   projectedMpps: number | null;
+  /**
+   * A NIC port (null elsewhere): the line rate in Mpps at the point's frame length, the
+   * measured rate over it (mpps / lineRateMpps), the frames the wire's measured lane
+   * missed (TX: the sink; RX: no room in the RX ring) and the time the wire thread fell
+   * behind the line (ms).
+   */
+  lineRateMpps: number | null;
+  ofLineRate: number | null;
+  missed: number | null;
+  wireBehindMs: number | null;
 }
 
 export interface PointRecord {
@@ -205,6 +218,10 @@ export function makeMetrics(
     spinNsPerPacket: m.spinNsPerPacket ?? null,
     busyNsPerPacket: m.busyNsPerPacket ?? null,
     projectedMpps: m.projectedMpps ?? null,
+    lineRateMpps: m.lineRateMpps ?? null,
+    ofLineRate: m.ofLineRate ?? null,
+    missed: m.missed ?? null,
+    wireBehindMs: m.wireBehindMs ?? null,
   };
 }
 
@@ -219,6 +236,19 @@ export function cpuMetrics(
     spinNsPerPacket: sum('spinNsPerPacket'),
     busyNsPerPacket: c.busyNsPerPacket,
     projectedMpps: c.projectedMpps,
+  };
+}
+
+/** A NIC run's metrics: pkt-gen's, and the line rate and the wire's measured lane (TX: the app sends; RX: it receives). */
+function nicMetrics(r: NicRunResult, dir: 'tx' | 'rx'): Metrics {
+  const lanes = r.wire.lanes;
+  const lane = lanes.find((l) => l.name.endsWith(` ${dir}`)) ?? lanes[dir === 'tx' ? 0 : lanes.length - 1];
+  return {
+    ...pktgenMetrics(r),
+    lineRateMpps: r.lineRateMpps,
+    ofLineRate: r.ofLineRate,
+    missed: lane?.missed ?? null,
+    wireBehindMs: lane?.behindMs ?? null,
   };
 }
 
@@ -272,15 +302,44 @@ function runKnobs(s: Scenario, p: PointParams) {
   };
 }
 
-/** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated. */
+/**
+ * pktgen on a NIC port: one app on nic0, the wire at the point's line rate on the other
+ * side (host->wire: the app sends and the wire sinks; wire->host: the wire generates).
+ */
+async function runNic(s: Scenario, p: PointParams, signal?: AbortSignal): Promise<Measurement[]> {
+  const e = pointEndpoints(p);
+  const dir = e.rx === 'wire' ? 'tx' : 'rx';
+  const who = (dir === 'tx' ? e.tx : e.rx) as Endpoint;
+  const r = (await runPktGenPair({
+    port: 'nic',
+    line: p.line,
+    [dir]: who,
+    mode: s.mode === 'txseq' ? 'txseq' : 'tx',
+    ...runKnobs(s, p),
+    busyWait: s.base.busyWait,
+    signal,
+  })) as NicRunResult;
+  return [
+    {
+      variant: null,
+      metrics: nicMetrics(r, dir),
+      error: null,
+      intervalMpps: r.intervals.map((i) => i.mpps),
+      cpuThreads: r.cpu.threads,
+    },
+  ];
+}
+
+/** pktgen and ping: one pair of apps over the point's port, each side host, guest or emulated (or a NIC port's app and wire). */
 async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal, trace?: string): Promise<Measurement[]> {
+  if (p.port === 'nic') return runNic(s, p, signal);
   const e = pointEndpoints(p);
   const ping = s.experiment === 'ping';
   const awake = p.peer === 'awake';
   const r = await runPktGenPair({
     port: p.port ?? 'pipe',
-    tx: e.tx,
-    rx: e.rx,
+    tx: e.tx as Endpoint,
+    rx: e.rx as Endpoint,
     mode: ping ? 'ping' : s.mode,
     // ping stops after this many round trips (else 10000): enough for the whole point at any RTT seen here.
     ...(ping ? { count: PING_MAX_ROUND_TRIPS } : {}),
@@ -312,7 +371,8 @@ export const EXPERIMENTS: Record<ExperimentName, ExperimentRunner> = {
     async run(s, p, signal, trace) {
       const r = await runChain({
         n: p.n,
-        port: p.port,
+        // The validator keeps chains on pipes and VALE.
+        port: p.port as ChainPort | undefined,
         vms: p.vms,
         mode: s.mode === 'txseq' ? 'txseq' : 'tx',
         ...runKnobs(s, p),
@@ -497,6 +557,9 @@ export async function runScenario(scenario: Scenario, o: RunOptions = {}): Promi
       'EINVAL',
       `trace is not available for the ${s.experiment} experiment (only pktgen, ping and chain run traced threads)`,
     );
+  }
+  if (o.trace === true && isNicScenario(s)) {
+    throw new NetmapError('EINVAL', "trace is not available on port 'nic' (a NIC run does not trace its threads yet)");
   }
   const machine = o.machine ?? machineFacts();
   const points = expandPoints(s, machine.cores);

@@ -9,13 +9,22 @@
  * available yet" rather than "must be one of"), and that would need custom messages on
  * top of ajv or zod anyway. No dependency earns its place here.
  *
+ * bench/scenario.schema.json says the same rules as a JSON Schema, for editors (a scenario
+ * file names it with `"$schema"`, which the validator accepts and ignores). Measured against
+ * it, ajv's errors name the schema's machinery, not what would be valid (`/endpoints must
+ * match pattern "^\s*((host|guest)\s*->\s*wire|...)$"`, `must match "then" schema`, `/port
+ * boolean schema is false`), so ajv stays a test-only dependency: test/scenario-schema.test.ts
+ * feeds the same scenarios to both and checks that they agree.
+ *
  * Experiments: `pktgen` (a sender and a receiver over a pipe or VALE port, each side a host
- * app, a passthrough guest or an emulated-NIC guest), `ping` (round trips, the peer awake
+ * app, a passthrough guest or an emulated-NIC guest; or one app on a NIC port, nic0,
+ * whose wire sinks or generates at a line rate), `ping` (round trips, the peer awake
  * or asleep), `chain` (N bridges, host apps or VMs), `peers` (a pipe and VALE against
  * postMessage and ringbuf.js). Sweeps vary numbers (len, batch, ring, spinUs, n) and
- * categories (port, endpoints as directions like "guest->host", peer, vms, notify: the
- * notification policy of every port, kloop and NIC of a point); the runner
- * dispatches on `experiment`, so a new kind slots in by adding its case there.
+ * categories (port, endpoints as directions like "guest->host" or, on a NIC port,
+ * "guest->wire", peer, vms, notify: the notification policy of every port, kloop and NIC
+ * of a point, line: a NIC's line rate); the runner dispatches on `experiment`, so a new
+ * kind slots in by adding its case there.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -26,23 +35,40 @@ import { MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN } from '../src/apps/frame.js';
 import { MAX_MODERATION } from '../src/emulated/nic.js';
 import { NetmapError } from '../src/errors.js';
 import { NOTIFY_POLICIES, type NotifyPolicy } from '../src/kernel/notify.js';
+import { LINE_RATES, type LineRate } from '../src/nic/line.js';
 import { packageRoot } from '../src/paths.js';
 
 export const EXPERIMENTS = ['pktgen', 'peers', 'ping', 'chain'] as const;
 export type ExperimentName = (typeof EXPERIMENTS)[number];
 
-/** Port types the runner can build today. */
-export const PORT_TYPES = ['pipe', 'vale'] as const;
+/**
+ * Port types the runner can build: a pipe and a VALE switch between two apps, and a NIC
+ * port (nic0) with one app and the NIC's wire on the other side (pktgen only).
+ */
+export const PORT_TYPES = ['pipe', 'vale', 'nic'] as const;
 export type PortType = (typeof PORT_TYPES)[number];
-/** Port types that are planned but not built yet, and why. */
-const FUTURE_PORTS: Record<string, string> = {
-  nic: "'nic' is not a port type: an emulated NIC is an endpoint (endpoints.tx or .rx: 'emulated') on a pipe or vale port",
+/** The ports between two apps (the NIC port has one app and the wire). */
+const APP_PORTS = ['pipe', 'vale'] as const;
+/** What to say about a port type an experiment cannot use (or a word that is not one). */
+const PORT_HINTS: Record<string, string> = {
+  wire: "'wire' is not a port type: it is the far side of port 'nic' (endpoints like \"host->wire\")",
+  e1000: "'e1000' is not a port type: an emulated NIC is an endpoint ('emulated') on a pipe or vale port",
 };
+const NIC_PORT_ONLY_PKTGEN = (experiment: string) =>
+  `'nic' is not a port for the ${experiment} experiment: a NIC port has one app and the wire on the other side (pktgen only); ` +
+  "an emulated NIC is an endpoint ('emulated') on a pipe or vale port";
 
-/** Who runs each side: a host app, a guest VM with passthrough, or a guest VM behind an emulated NIC. */
+/** Who runs each side of a pipe or VALE port: a host app, a guest VM with passthrough, or a guest VM behind an emulated NIC. */
 export const ENDPOINT_KINDS = ['host', 'guest', 'emulated'] as const;
-export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
-const FUTURE_ENDPOINTS: Record<string, string> = {};
+/** The far side of a NIC port: its wire sinks what the app sends, or generates what the app receives. */
+export const WIRE = 'wire';
+export type EndpointKind = (typeof ENDPOINT_KINDS)[number] | typeof WIRE;
+/** Who runs the app on a NIC port: a host app, or an app in a guest the NIC is passed through to. */
+export const NIC_APP_KINDS = ['host', 'guest'] as const;
+/** A NIC port's directions: the app sends and the wire sinks, or the wire generates and the app receives. */
+export const NIC_DIRECTIONS = ['host->wire', 'guest->wire', 'wire->host', 'wire->guest'] as const;
+const NIC_DIRECTIONS_SAID =
+  'host->wire, guest->wire (the app sends, the wire sinks), wire->host, wire->guest (the wire generates)';
 
 export const MODES = ['tx', 'txseq', 'ping'] as const;
 export type Mode = (typeof MODES)[number];
@@ -67,6 +93,7 @@ export const SWEEP_PARAMS = [
   'n',
   'vms',
   'notify',
+  'line',
 ] as const;
 export type SweepParam = (typeof SWEEP_PARAMS)[number];
 /** The numeric parameters; the others are categories (a plot spaces their values evenly, in sweep order). */
@@ -75,7 +102,8 @@ export const isNumericParam = (k: SweepParam): boolean => NUMERIC_PARAMS.include
 
 /** What each experiment may sweep. */
 export const SWEEPABLE: Record<ExperimentName, readonly SweepParam[]> = {
-  pktgen: ['len', 'batch', 'ring', 'spinUs', 'port', 'endpoints', 'notify'],
+  // line: port 'nic' only (the wire's line rate).
+  pktgen: ['len', 'batch', 'ring', 'spinUs', 'port', 'endpoints', 'notify', 'line'],
   peers: ['len', 'batch'],
   ping: ['len', 'ring', 'port', 'endpoints', 'peer', 'notify'],
   chain: ['len', 'batch', 'ring', 'spinUs', 'port', 'n', 'vms', 'notify'],
@@ -118,6 +146,8 @@ export interface Base {
    * NIC of the point ('asleep': any news wakes; 'event-idx'; 'adaptive'; src/kernel/notify.ts).
    */
   notify: NotifyPolicy;
+  /** pktgen on port 'nic' only: the line rate of the NIC's wire ('10G'). */
+  line?: LineRate;
 }
 
 /** The swept values per parameter. */
@@ -133,6 +163,8 @@ export interface Sweep {
   n?: number[];
   vms?: boolean[];
   notify?: NotifyPolicy[];
+  /** pktgen on port 'nic': line rates of the NIC's wire. */
+  line?: LineRate[];
 }
 
 export interface Scenario {
@@ -140,9 +172,12 @@ export interface Scenario {
   name: string;
   description?: string;
   experiment: ExperimentName;
-  /** pktgen, ping, chain: the port type (default pipe); a swept port replaces it per point. */
+  /** pktgen, ping, chain: the port type (default pipe; nic: pktgen only); a swept port replaces it per point. */
   port?: PortType;
-  /** pktgen, ping: who sends and who receives (default host, host); swept endpoints replace it per point. */
+  /**
+   * pktgen, ping: who sends and who receives (default host, host; port nic: host, wire);
+   * swept endpoints replace it per point.
+   */
   endpoints?: Endpoints;
   mode: Mode;
   /** The experiment's base values (only the keys it uses, defaults filled in). */
@@ -179,9 +214,14 @@ export const BASE_DEFAULTS: Readonly<Base> = {
   n: 4,
   vms: false,
   notify: 'asleep',
+  line: '10G',
 };
 
-/** Base keys each experiment uses; the others are refused so nothing is silently ignored. */
+/**
+ * Base keys each experiment uses; the others are refused so nothing is silently ignored.
+ * pktgen's depend on the port too (baseKeys): `line` only with port nic, `moderation` (the
+ * emulated NIC's) only without.
+ */
 export const BASE_KEYS: Record<ExperimentName, readonly (keyof Base)[]> = {
   pktgen: [
     'len',
@@ -195,6 +235,7 @@ export const BASE_KEYS: Record<ExperimentName, readonly (keyof Base)[]> = {
     'busyWait',
     'moderation',
     'notify',
+    'line',
   ],
   // runPeersBench fixes its ring, spin, warm-up and interval so every variant is comparable.
   peers: ['len', 'batch', 'seconds'],
@@ -216,10 +257,15 @@ export const BASE_KEYS: Record<ExperimentName, readonly (keyof Base)[]> = {
   ],
 };
 
-/** The base an experiment starts from: its keys' defaults. */
-export function baseDefaults(experiment: ExperimentName): Base {
+/** The base keys an experiment takes on a port: a NIC port has a line rate and no emulated NIC (no moderation). */
+export function baseKeys(experiment: ExperimentName, port: PortType = 'pipe'): readonly (keyof Base)[] {
+  return BASE_KEYS[experiment].filter((k) => (k === 'line' ? port === 'nic' : !(k === 'moderation' && port === 'nic')));
+}
+
+/** The base an experiment starts from on a port (default pipe): its keys' defaults. */
+export function baseDefaults(experiment: ExperimentName, port: PortType = 'pipe'): Base {
   const out: Partial<Record<keyof Base, unknown>> = {};
-  for (const k of BASE_KEYS[experiment]) out[k] = BASE_DEFAULTS[k];
+  for (const k of baseKeys(experiment, port)) out[k] = BASE_DEFAULTS[k];
   return out as Base;
 }
 
@@ -354,22 +400,70 @@ export function directionOf(e: Endpoints, experiment: ExperimentName): string {
   return experiment === 'ping' ? `${e.tx}<->${e.rx}` : `${e.tx}->${e.rx}`;
 }
 
-/** The two sides of a direction string; a string is the problem with it. */
-export function parseDirection(v: unknown, experiment: ExperimentName): Endpoints | string {
+/**
+ * The port a scenario's endpoints are checked against: a NIC port (one app, the wire on
+ * the other side) or ports between two apps; `said` names it in messages ("pipe or vale").
+ */
+export interface PortContext {
+  nic: boolean;
+  said: string;
+}
+const APP_CONTEXT: PortContext = { nic: false, said: 'pipe' };
+
+/** An emulated endpoint on a NIC port: the hint that an emulated NIC is a guest's endpoint, not a port. */
+const EMULATED_ON_NIC =
+  "'emulated' is not an endpoint on port 'nic': an emulated NIC is a guest's endpoint on a pipe or vale port; " +
+  `on a NIC port the app is host or guest and the other side is the wire (${NIC_DIRECTIONS.join(', ')})`;
+/** 'nic' written as an endpoint: it is the port; an emulated NIC guest is the endpoint 'emulated'. */
+const NIC_AS_ENDPOINT =
+  "'nic' is not an endpoint: it is a port type (port 'nic', endpoints like \"host->wire\"); a guest behind an emulated NIC is the endpoint 'emulated'";
+/** The wire on a pipe or VALE port. */
+const wireOnAppPort = (said: string) =>
+  `'wire' is an endpoint only with port 'nic' (the NIC's far side); on a ${said} port each side is host, guest or emulated`;
+
+/** What is wrong with a pair of sides on the port (a NIC port: exactly one side is the wire), or undefined. */
+function pairProblem(e: Endpoints, ctx: PortContext, shown: string): string | undefined {
+  if (ctx.nic) {
+    if (e.tx === 'emulated' || e.rx === 'emulated') return `${EMULATED_ON_NIC}, in ${shown}`;
+    if ((e.tx === WIRE) === (e.rx === WIRE)) {
+      return `with port 'nic' exactly one side is the NIC's wire: must be one of ${NIC_DIRECTIONS_SAID}, got ${shown}`;
+    }
+    return undefined;
+  }
+  if (e.tx === WIRE || e.rx === WIRE) return `${wireOnAppPort(ctx.said)}, in ${shown}`;
+  return undefined;
+}
+
+/**
+ * The two sides of a direction string; a string is the problem with it. On a NIC port
+ * (`ctx.nic`) one side is the wire: "host->wire", "wire->guest".
+ */
+export function parseDirection(
+  v: unknown,
+  experiment: ExperimentName,
+  ctx: PortContext = APP_CONTEXT,
+): Endpoints | string {
   const ping = experiment === 'ping';
-  const like = ping
-    ? 'a pair like "guest<->host" (ping side <-> pong side, each host, guest or emulated)'
-    : 'a direction like "guest->host" (tx->rx, each host, guest or emulated)';
+  const like = ctx.nic
+    ? `a direction on a NIC port: ${NIC_DIRECTIONS_SAID}`
+    : ping
+      ? 'a pair like "guest<->host" (ping side <-> pong side, each host, guest or emulated)'
+      : 'a direction like "guest->host" (tx->rx, each host, guest or emulated)';
   const m = typeof v === 'string' ? /^\s*([A-Za-z]+)\s*(<->|->)\s*([A-Za-z]+)\s*$/.exec(v) : null;
   if (m === null || (m[2] === '<->' && !ping)) {
     const oneWay = m !== null ? ': a stream goes one way' : '';
     return `must be ${like}${oneWay}, got ${show(v)}`;
   }
-  const kinds = ENDPOINT_KINDS as readonly string[];
+  const kinds: readonly string[] = [...ENDPOINT_KINDS, WIRE];
   for (const side of [m[1], m[3]]) {
-    if (!kinds.includes(side)) return `'${side}' is not an endpoint (host, guest or emulated) in ${show(v)}`;
+    if (side === 'nic') return `${NIC_AS_ENDPOINT}, in ${show(v)}`;
+    if (!kinds.includes(side)) {
+      const which = ctx.nic ? "with port 'nic': host or guest, and the wire" : 'host, guest or emulated';
+      return `'${side}' is not an endpoint (${which}) in ${show(v)}`;
+    }
   }
-  return { tx: m[1] as EndpointKind, rx: m[3] as EndpointKind };
+  const e: Endpoints = { tx: m[1] as EndpointKind, rx: m[3] as EndpointKind };
+  return pairProblem(e, ctx, show(v)) ?? e;
 }
 
 class Checker {
@@ -412,6 +506,13 @@ class Checker {
 
 type ParamValue = number | string | boolean;
 
+/** Checks a port type for an experiment (nic: pktgen only). */
+function portValue(c: Checker, path: string, v: unknown, experiment: ExperimentName): PortType | undefined {
+  const allowed: readonly PortType[] = experiment === 'pktgen' ? PORT_TYPES : APP_PORTS;
+  const hints = experiment === 'pktgen' ? PORT_HINTS : { ...PORT_HINTS, nic: NIC_PORT_ONLY_PKTGEN(experiment) };
+  return c.oneOf(path, v, allowed, hints);
+}
+
 /** Checks one base value. */
 function baseValue(c: Checker, path: string, k: keyof Base, v: unknown, m: Mode): ParamValue | undefined {
   switch (k) {
@@ -429,6 +530,8 @@ function baseValue(c: Checker, path: string, k: keyof Base, v: unknown, m: Mode)
       return c.oneOf(path, v, PEER_STATES);
     case 'notify':
       return c.oneOf(path, v, NOTIFY_POLICIES);
+    case 'line':
+      return c.oneOf(path, v, LINE_RATES);
     default:
       return c.num(path, v, paramSpec(k, m));
   }
@@ -442,12 +545,15 @@ function sweepValue(
   v: unknown,
   m: Mode,
   experiment: ExperimentName,
+  ctx: PortContext,
 ): ParamValue | undefined {
   switch (k) {
     case 'port':
-      return c.oneOf(path, v, PORT_TYPES, FUTURE_PORTS);
+      return portValue(c, path, v, experiment);
+    case 'line':
+      return c.oneOf(path, v, LINE_RATES);
     case 'endpoints': {
-      const e = parseDirection(v, experiment);
+      const e = parseDirection(v, experiment, ctx);
       if (typeof e === 'string') {
         c.add(path, e);
         return undefined;
@@ -473,7 +579,11 @@ export function checkScenario(input: unknown): { scenario?: Scenario; problems: 
     c.add(P, `must be a JSON object, got ${show(input)}`);
     return { problems: c.problems };
   }
-  c.keys(P, input, TOP_KEYS);
+  // `$schema` names the JSON Schema for editors (bench/scenario.schema.json): accepted, then ignored.
+  c.keys(P, input, [...TOP_KEYS, '$schema'], () => `unknown key (expected ${TOP_KEYS.join(', ')})`);
+  if (input.$schema !== undefined && typeof input.$schema !== 'string') {
+    c.add(`${P}.$schema`, `must be a string (the path or URL of the scenario schema), got ${show(input.$schema)}`);
+  }
 
   let name = '';
   if (typeof input.name !== 'string' || !NAME_RE.test(input.name)) {
@@ -495,27 +605,53 @@ export function checkScenario(input: unknown): { scenario?: Scenario; problems: 
     if (unused.port) {
       c.add(`${P}.port`, unused.port);
       port = undefined;
-    } else port = c.oneOf(`${P}.port`, input.port, PORT_TYPES, FUTURE_PORTS);
+    } else port = portValue(c, `${P}.port`, input.port, exp);
   } else if (unused.port) port = undefined;
 
-  let endpoints: Endpoints | undefined = unused.endpoints ? undefined : { tx: 'host', rx: 'host' };
+  // The port the endpoints, mode, base and sweep are checked against: the swept ports if
+  // any (a NIC port is not swept with pipe or vale: checked with the sweep), else the port.
+  const rawSweptPorts =
+    isObject(input.sweep) && Array.isArray(input.sweep.port) && SWEEPABLE[exp].includes('port')
+      ? (input.sweep.port as unknown[]).filter((v): v is PortType => (PORT_TYPES as readonly unknown[]).includes(v))
+      : undefined;
+  const ports: PortType[] = rawSweptPorts && rawSweptPorts.length > 0 ? rawSweptPorts : port ? [port] : [];
+  const appPorts = [...new Set(ports.filter((p) => p !== 'nic'))];
+  const ctx: PortContext = {
+    nic: ports.length > 0 && appPorts.length === 0,
+    said: appPorts.length > 0 ? appPorts.join(' or ') : ports.length > 0 ? 'nic' : 'pipe',
+  };
+
+  let endpoints: Endpoints | undefined = unused.endpoints
+    ? undefined
+    : ctx.nic
+      ? { tx: 'host', rx: WIRE }
+      : { tx: 'host', rx: 'host' };
   if (input.endpoints !== undefined) {
     const e = input.endpoints;
     if (unused.endpoints) c.add(`${P}.endpoints`, unused.endpoints);
     else if (typeof e === 'string') {
-      const d = parseDirection(e, exp);
+      const d = parseDirection(e, exp, ctx);
       if (typeof d === 'string') c.add(`${P}.endpoints`, d);
       else endpoints = d;
     } else if (!isObject(e)) {
-      c.add(
-        `${P}.endpoints`,
-        `must be an object like {"tx": "host", "rx": "host"} or a direction like "guest->host", got ${show(e)}`,
-      );
+      const like = ctx.nic
+        ? '{"tx": "host", "rx": "wire"} or a direction like "host->wire"'
+        : '{"tx": "host", "rx": "host"} or a direction like "guest->host"';
+      c.add(`${P}.endpoints`, `must be an object like ${like}, got ${show(e)}`);
     } else {
       c.keys(`${P}.endpoints`, e, ['tx', 'rx']);
-      const tx = c.oneOf(`${P}.endpoints.tx`, e.tx, ENDPOINT_KINDS, FUTURE_ENDPOINTS);
-      const rx = c.oneOf(`${P}.endpoints.rx`, e.rx, ENDPOINT_KINDS, FUTURE_ENDPOINTS);
-      if (tx && rx) endpoints = { tx, rx };
+      const kinds: readonly EndpointKind[] = ctx.nic ? [...NIC_APP_KINDS, WIRE] : ENDPOINT_KINDS;
+      const hints: Record<string, string> = {
+        nic: NIC_AS_ENDPOINT,
+        ...(ctx.nic ? { emulated: EMULATED_ON_NIC } : { wire: wireOnAppPort(ctx.said) }),
+      };
+      const tx = c.oneOf(`${P}.endpoints.tx`, e.tx, kinds, hints);
+      const rx = c.oneOf(`${P}.endpoints.rx`, e.rx, kinds, hints);
+      if (tx && rx) {
+        const problem = pairProblem({ tx, rx }, ctx, show(directionOf({ tx, rx }, exp)));
+        if (problem !== undefined) c.add(`${P}.endpoints`, problem);
+        else endpoints = { tx, rx };
+      }
     }
   }
 
@@ -525,21 +661,30 @@ export function checkScenario(input: unknown): { scenario?: Scenario; problems: 
     mode = c.oneOf(`${P}.mode`, input.mode, MODES);
     if (experiment !== undefined && mode !== undefined && !rule.allowed.includes(mode)) {
       c.add(`${P}.mode`, `${rule.why}, got ${show(mode)}`);
+    } else if (ctx.nic && mode === 'ping') {
+      c.add(
+        `${P}.mode`,
+        `a NIC port has one app (the wire is the other side): mode must be tx or txseq with port 'nic', got ${show(mode)}`,
+      );
     }
   }
   // Limits that depend on the mode are checked against the experiment's default when the mode itself is bad.
   const m: Mode = mode ?? rule.dflt;
-  const usable = BASE_KEYS[exp];
+  const usable = baseKeys(exp, ctx.nic ? 'nic' : 'pipe');
 
-  const base: Base = baseDefaults(exp);
+  const base: Base = baseDefaults(exp, ctx.nic ? 'nic' : 'pipe');
   if (input.base !== undefined) {
     if (!isObject(input.base)) c.add(`${P}.base`, `must be an object, got ${show(input.base)}`);
     else {
       const all = Object.keys(BASE_DEFAULTS);
       c.keys(`${P}.base`, input.base, usable, (k) =>
-        all.includes(k)
-          ? `not used by the ${experiment} experiment (it takes ${usable.join(', ')})`
-          : `unknown key (expected ${usable.join(', ')})`,
+        k === 'line' && exp === 'pktgen'
+          ? `only for port 'nic' (the line rate of the NIC's wire); this scenario's port is ${ctx.said}`
+          : k === 'moderation' && exp === 'pktgen' && ctx.nic
+            ? "not used with port 'nic' (the emulated NIC's interrupt moderation: a NIC port has no emulated endpoint)"
+            : all.includes(k)
+              ? `not used by the ${experiment} experiment (it takes ${usable.join(', ')})`
+              : `unknown key (expected ${usable.join(', ')})`,
       );
       for (const k of usable) {
         const v = input.base[k];
@@ -552,31 +697,45 @@ export function checkScenario(input: unknown): { scenario?: Scenario; problems: 
 
   const sweep: Sweep = {};
   const sweepable = SWEEPABLE[exp];
+  // What the messages list: line only where it applies (a NIC port).
+  const varies = sweepable.filter((k) => k !== 'line' || ctx.nic).join(', ');
   if (!isObject(input.sweep)) {
     c.add(`${P}.sweep`, `must be an object like {"batch": [1, 2, 4]}, got ${show(input.sweep)}`);
   } else {
     const keys = Object.keys(input.sweep);
-    if (keys.length === 0) c.add(`${P}.sweep`, `must vary at least one of ${sweepable.join(', ')}`);
+    if (keys.length === 0) c.add(`${P}.sweep`, `must vary at least one of ${varies}`);
     c.keys(`${P}.sweep`, input.sweep, sweepable, (k) =>
       (SWEEP_PARAMS as readonly string[]).includes(k)
-        ? `the ${experiment} experiment cannot vary ${k} (it varies ${sweepable.join(', ')})`
-        : `cannot be swept (sweepable: ${sweepable.join(', ')})`,
+        ? `the ${experiment} experiment cannot vary ${k} (it varies ${varies})`
+        : `cannot be swept (sweepable: ${varies})`,
     );
     // In the file's key order: the first key is the outermost loop.
     for (const k of keys.filter((k): k is SweepParam => (sweepable as readonly string[]).includes(k))) {
       const list = input.sweep[k];
       const path = `${P}.sweep.${k}`;
+      if (k === 'line' && !ctx.nic) {
+        c.add(path, `only for port 'nic' (the line rates of the NIC's wire); this scenario's port is ${ctx.said}`);
+        continue;
+      }
       if (!Array.isArray(list) || list.length === 0 || list.length > MAX_VALUES) {
         c.add(path, `must be a list of 1 to ${MAX_VALUES} values, got ${show(list)}`);
         continue;
       }
       const vals: ParamValue[] = [];
       list.forEach((v, i) => {
-        const got = sweepValue(c, `${path}[${i}]`, k, v, m, exp);
+        const got = sweepValue(c, `${path}[${i}]`, k, v, m, exp, ctx);
         if (got === undefined) return;
         if (vals.includes(got)) c.add(`${path}[${i}]`, `${show(got)} is already in the list`);
         else vals.push(got);
       });
+      if (k === 'port' && vals.includes('nic') && vals.length > 1) {
+        c.add(
+          path,
+          `'nic' cannot be swept with ${vals.filter((v) => v !== 'nic').join(' or ')}: a NIC port's endpoints are ` +
+            `directions to or from its wire ("host->wire"), a pipe's or VALE's are between two apps; run them as two scenarios`,
+        );
+        continue;
+      }
       if (vals.length === list.length) (sweep as Record<string, ParamValue[]>)[k] = vals;
     }
     const points = Object.values(sweep).reduce((n: number, v: unknown[]) => n * v.length, 1);
@@ -645,8 +804,8 @@ export function validateScenario(input: unknown): Scenario {
 
 /**
  * The values of every parameter at one point: the four numbers always (what the point
- * ran with), and the experiment's others (pktgen: port, endpoints, notify; ping: port,
- * endpoints, peer, notify; chain: port, n, vms, notify).
+ * ran with), and the experiment's others (pktgen: port, endpoints, notify, and line on a
+ * NIC port; ping: port, endpoints, peer, notify; chain: port, n, vms, notify).
  */
 export interface PointParams {
   len: number;
@@ -661,11 +820,18 @@ export interface PointParams {
   vms?: boolean;
   /** The notification policy of every port, kloop and NIC of the point. */
   notify?: NotifyPolicy;
+  /** Port nic: the line rate of the NIC's wire. */
+  line?: LineRate;
 }
 
 /** One parameter's value at a point (undefined if the experiment has no such parameter). */
 export function paramValue(p: PointParams, k: SweepParam): number | string | boolean | undefined {
   return p[k];
+}
+
+/** Whether a scenario runs on a NIC port (one app and the wire): its port, or its swept ports (never mixed with others). */
+export function isNicScenario(s: Scenario): boolean {
+  return s.sweep.port !== undefined ? s.sweep.port.includes('nic') : s.port === 'nic';
 }
 
 /** The sides of a point's endpoints ("guest->host" or "guest<->host"); host, host if none. */
@@ -682,8 +848,10 @@ export function pointThreads(s: Scenario, p: PointParams): number {
     case 'chain':
       return 2 + (p.n ?? 4) * (p.vms ? 3 : 1);
     default: {
+      // A guest adds its kloop, an emulated endpoint its device thread; a NIC's wire is one thread, like an app.
       const e = pointEndpoints(p);
-      return 2 + (e.tx === 'host' ? 0 : 1) + (e.rx === 'host' ? 0 : 1);
+      const extra = (k: EndpointKind) => (k === 'guest' || k === 'emulated' ? 1 : 0);
+      return 2 + extra(e.tx) + extra(e.rx);
     }
   }
 }
@@ -710,6 +878,7 @@ export function expandPoints(s: Scenario, cores = availableParallelism()): Point
     first.vms = b.vms;
   }
   if (b.notify !== undefined) first.notify = b.notify;
+  if (b.line !== undefined) first.line = b.line;
   let points: PointParams[] = [first];
   for (const [k, values] of Object.entries(s.sweep) as [SweepParam, ParamValue[]][]) {
     points = points.flatMap((p) => values.map((v) => ({ ...p, [k]: v })));
@@ -732,6 +901,7 @@ export function formatParam(k: SweepParam, v: number | string | boolean | undefi
   if (k === 'vms') return v ? 'VMs' : 'host apps';
   if (k === 'peer') return `peer ${v}`;
   if (k === 'notify') return `notify ${v}`;
+  if (k === 'line') return String(v);
   return `${k}=${v}`;
 }
 

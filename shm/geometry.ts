@@ -80,6 +80,10 @@ function isIntIn(v: unknown, lo: number, hi: number): v is number {
   return Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
 }
 
+/**
+ * A region's geometry (rings, slots, buffers, which rings each interface sees) and every
+ * offset derived from it; checked when read from memory.
+ */
 export class Geometry {
   readonly numRings: number;
   readonly numSlots: number;

@@ -68,6 +68,9 @@ export class StaleWatch {
   }
 }
 
+/**
+ * A lock word in shared memory that a waiter takes over from a holder stuck on it past LOCK_STALE_MS (presumed dead).
+ */
 export class SharedLock {
   /** Failed tries while waiting, and locks taken over from a presumed-dead holder. */
   spins = 0;

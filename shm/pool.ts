@@ -11,6 +11,10 @@ import { KP_FREE_COUNT, KP_FREE_HEAD, KP_LOCK } from './layout.js';
 import { SharedLock } from './lock.js';
 import type { RegionViews } from './views.js';
 
+/**
+ * A region's pool of extra buffers (netmap's extra buffers): a free list in kernel
+ * memory, taken from and given back to under its lock.
+ */
 export class BufPool {
   private readonly k: Int32Array;
   private readonly lock: SharedLock;

@@ -23,6 +23,10 @@ import {
 
 export type { IfSpec } from './geometry.js';
 
+/**
+ * What a region is made of: the direction of each ring, slots per ring, buffer size and
+ * the interfaces (port ends) that see them.
+ */
 export interface RegionSpec {
   /** Ring directions, by ring id. */
   rings: Array<typeof DIR_TX | typeof DIR_RX>;
@@ -123,6 +127,7 @@ export function createRegion(spec: RegionSpec): SharedArrayBuffer {
   return createPortMemory(spec).mem;
 }
 
+/** Throws a RangeError unless `n` is a ring size (an integer from MIN_RING_SLOTS to MAX_RING_SLOTS). */
 export function checkRingSize(n: number): void {
   if (!Number.isInteger(n) || n < MIN_RING_SLOTS || n > MAX_RING_SLOTS) {
     throw new RangeError(`ring size must be an integer in [${MIN_RING_SLOTS}, ${MAX_RING_SLOTS}], got ${n}`);
@@ -138,9 +143,11 @@ export function createBell(): SharedArrayBuffer {
 export function kmemSize(numRings: number, numIfs: number): number {
   return KM_HEADER_BYTES + numRings * KRING_BYTES + numIfs * KIF_BYTES;
 }
+/** Word offset of kring `id`'s block in kernel memory. */
 export function kringWordBase(id: number): number {
   return (KM_HEADER_BYTES + id * KRING_BYTES) / 4;
 }
+/** Word offset of interface `ifIndex`'s block in kernel memory, after the blocks of `numRings` krings. */
 export function kifWordBase(numRings: number, ifIndex: number): number {
   return (KM_HEADER_BYTES + numRings * KRING_BYTES + ifIndex * KIF_BYTES) / 4;
 }

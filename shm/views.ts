@@ -18,6 +18,7 @@ export function headClass(len: number): number {
   return c;
 }
 
+/** The typed-array views over one region, made once per thread and shared by every ring of the region. */
 export class RegionViews {
   readonly sab: SharedArrayBuffer;
   /** Header words (Atomics) and, on hot paths, slot words: V8 keeps int32 loads unboxed. */

@@ -3,6 +3,8 @@
  * its Node apps (pkt-gen runners, worker pools, the CLI). Everything here runs in a Web
  * Worker; on a page's main thread use pollAsync (Atomics.wait throws there). A VALE port
  * made after a worker attached reaches that worker when its event loop runs.
+ *
+ * @module sabnetmap (browser)
  */
 export * from '../shm/layout.js';
 export { RegionViews } from '../shm/views.js';
@@ -12,18 +14,44 @@ export { E1000Device, type E1000DeviceDescriptor } from './emulated/e1000.js';
 export { type EmulateOptions, emulateNic } from './emulated/nic.js';
 export { NetmapError, type NetmapErrorCode } from './errors.js';
 export { type PortAttachment, type PortType, registerPortType } from './kernel/attach.js';
+// NIC ports' wire (the hardware side; pcap ends and the worker role are Node's: index.ts).
+export { nicCounters } from './kernel/nic.js';
 export { valeCounters } from './kernel/vale.js';
 export { LOG_LEVELS, type LogLevel, setLogLevel } from './log.js';
 export { type OpenMode, type ParsedName, parsePortName, type RingBinding } from './names.js';
-export { attachPort, checkPortOptions, Netmap, type PortOptions } from './netmap.js';
+export {
+  attachPort,
+  checkPortOptions,
+  Netmap,
+  type NicHardware,
+  type NicOptions,
+  type PortOptions,
+} from './netmap.js';
+export {
+  CountSink,
+  copyBytes,
+  GenSource,
+  type GenSpec,
+  type NicHw,
+  NicRxSink,
+  NicTxSource,
+  ValeRxSource,
+  ValeTxSink,
+  valeEnds,
+} from './nic/ends.js';
+export { checkLineRate, LINE_RATES, type LineRate, lineBps, lineRateMpps, wireBytes } from './nic/line.js';
+export { CATCHUP_NS, Lane, runWire, type WireRunOptions, type WireSink, type WireSource } from './nic/wire.js';
 export { Csb } from './passthrough/csb.js';
 export { GuestPort } from './passthrough/guest.js';
 export { type GuestDescriptor, type KloopDescriptor, passThrough } from './passthrough/hypervisor.js';
 export { Kloop, type KloopResult } from './passthrough/kloop.js';
+// pcap and pcapng over bytes in memory (files: openCapture and createCapture, Node's index.ts).
+export * from './pcap/bytes.js';
 export {
   type AttachPortOptions,
   type BaseDescriptor,
   type NetmapPort,
+  type NicDescriptor,
   type PipeDescriptor,
   POLLERR,
   POLLIN,

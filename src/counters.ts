@@ -1,5 +1,6 @@
 import { COUNTER_NAMES, type CounterName } from '../shm/layout.js';
 
+/** A kring's counters by name (syncs, packets, notifies, wakeups, errors, drops, sleeps, kicks). */
 export type CountersByName = Record<CounterName, number>;
 
 /** Names a kring's counter block (the order is the layout's). */

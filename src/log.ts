@@ -2,6 +2,7 @@ import { type Logger, pino } from 'pino';
 
 /** Levels accepted by --log-level; 'silent' is the default so the hot path never logs. */
 export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+/** A log level (pino's), or 'silent'. */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 // stderr in Node; pino's browser build has no destination (it logs to the console).
@@ -10,6 +11,7 @@ let logger: Logger =
     ? pino({ level: 'silent', base: undefined }, pino.destination(2))
     : pino({ level: 'silent', base: undefined });
 
+/** Sets the library's log level in this thread (default 'silent': the hot path never logs). */
 export function setLogLevel(level: LogLevel): void {
   logger.level = level;
 }

@@ -15,19 +15,23 @@ export interface OpenMode {
   notify?: NotifyPolicy;
 }
 
+/** A port name taken apart: a pipe end (`pipe0{`), a VALE port (`vale0:a`) or a NIC (`nic0`), and how it is opened. */
 export type ParsedName = (
   | { type: 'pipe'; name: string; pipe: string; end: 0 | 1 }
   | { type: 'vale'; name: string; switchName: string; port: string }
+  | { type: 'nic'; name: string }
 ) & { mode: OpenMode };
 
 const PIPE = /^([A-Za-z0-9_.-]+)([{}])([A-Za-z0-9_]*)$/;
 const VALE = /^(vale[A-Za-z0-9_]*):([A-Za-z0-9_]+)$/;
+const NIC = /^nic[0-9]+$/;
 /** The name, then netmap's ring suffix (-N, *, ^...), then /flags, then @options. */
 const SUFFIXES = /^([^/@]*?)((?:-\d+|[*^]\d*)?)(?:\/([A-Za-z]*))?(@.*)?$/;
 
 /**
  * Parses a netmap port name: `pipe0{` / `pipe0}` (or netmap's `name{N` / `name}N`) for
- * the master and slave ends of a pipe, `valeX:Y` for a VALE port. `netmap:` is optional.
+ * the master and slave ends of a pipe, `valeX:Y` for a VALE port, `nicN` for a NIC (one
+ * made with Netmap.createNic). `netmap:` is optional.
  * netmap's suffixes: `/x` exclusive, `/T` TX rings only, `/R` RX rings only (combinable,
  * as `/Tx`), `-0` ring 0 (every port here has one ring pair). The others name things that
  * do not exist here and are refused with a precise error.
@@ -52,7 +56,8 @@ export function parsePortName(input: string): ParsedName {
   if (p) return { type: 'pipe', name, pipe: `${p[1]}|${p[3]}`, end: p[2] === '{' ? 0 : 1, mode };
   const v = VALE.exec(name);
   if (v) return { type: 'vale', name, switchName: v[1], port: v[2], mode };
-  throw new NetmapError('ENOENT', `unknown port name '${input}' (expected pipeN{, pipeN} or valeX:Y)`);
+  if (NIC.test(name)) return { type: 'nic', name, mode };
+  throw new NetmapError('ENOENT', `unknown port name '${input}' (expected pipeN{, pipeN}, valeX:Y or nicN)`);
 }
 
 function parseFlags(input: string, flags: string): OpenMode {

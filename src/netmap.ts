@@ -8,11 +8,13 @@ import { DEFAULT_BUF_SIZE, DEFAULT_RING_SLOTS, MAX_RING_SLOTS, MIN_RING_SLOTS } 
 import { BufPool } from '../shm/pool.js';
 import { RegionViews } from '../shm/views.js';
 import { NetmapError } from './errors.js';
-import type { BaseDescriptor, PortDescriptor } from './kernel/attach.js';
+import type { BaseDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
+import { createNicMemory, type NicMemory } from './kernel/nic.js';
 import { createPipeMemory, type PipeMemory } from './kernel/pipe.js';
 import { valeCounters } from './kernel/vale.js';
 import { ValeSwitch } from './kernel/vale-switch.js';
 import { parsePortName } from './names.js';
+import { checkLineRate, type LineRate } from './nic/line.js';
 import { type AttachPortOptions, Port } from './port.js';
 
 /**
@@ -39,8 +41,38 @@ interface PipeEntry extends PipeMemory {
   bufSize: number;
 }
 
+/** How a NIC is made: its rings (PortOptions) and its wire's line rate. */
+export interface NicOptions extends Omit<PortOptions, 'noTxPoll'> {
+  /** The wire's line rate (default 10G). */
+  line?: LineRate;
+}
+
+/**
+ * The hardware side of a NIC, for the thread that runs its wire (src/nic/wire-role.ts):
+ * its memory with the hardware block and its user's bell. Kernel memory: trusted hands only.
+ */
+export interface NicHardware {
+  name: string;
+  mem: SharedArrayBuffer;
+  kmem: SharedArrayBuffer;
+  bell: SharedArrayBuffer;
+  line: LineRate;
+}
+
+interface NicEntry extends NicMemory {
+  ringSize: number;
+  bufSize: number;
+  line: LineRate;
+  /** The switch it is attached to (vale-ctl -a): its rings are then the switch's, not a user's. */
+  attachedTo: string | null;
+}
+
 export const MAX_BUF_SIZE = 65472;
 
+/**
+ * Checks a port's options and fills in the defaults (ring size, buffer size, extra
+ * buffers); throws EINVAL naming the bad one.
+ */
 export function checkPortOptions(opts: PortOptions): Required<Omit<PortOptions, 'noTxPoll'>> {
   const ringSize = opts.ringSize ?? DEFAULT_RING_SLOTS;
   const bufSize = opts.bufSize ?? DEFAULT_BUF_SIZE;
@@ -100,10 +132,51 @@ function allocating<T>(name: string, o: Required<Omit<PortOptions, 'noTxPoll'>>,
   }
 }
 
+/**
+ * The namespace of ports ("the kernel"): makes pipes and VALE switches on first use and
+ * NICs with createNic, and hands out descriptors that a thread attaches with attachPort.
+ */
 export class Netmap {
   private readonly pipes = new Map<string, PipeEntry>();
   private readonly switches = new Map<string, ValeSwitch>();
+  private readonly nics = new Map<string, NicEntry>();
   private closed = false;
+
+  /**
+   * A NIC appears (a driver probing its hardware): `nicN` with rings of `ringSize` slots
+   * and a wire at `line`. Returns its hardware side, for the thread that runs its wire;
+   * `register('nicN')` then gives its users their descriptors. EEXIST-like EBUSY if it exists.
+   */
+  createNic(name: string, o: NicOptions = {}): NicHardware {
+    this.checkOpen();
+    const parsed = parsePortName(name);
+    if (parsed.type !== 'nic' || parsed.name !== name) {
+      throw new NetmapError('EINVAL', `'${name}' is not a NIC name (nicN, e.g. nic0)`);
+    }
+    if (this.nics.has(name)) throw new NetmapError('EBUSY', `${name} exists already`);
+    const line = checkLineRate(o.line ?? '10G');
+    const p = checkPortOptions(o);
+    const mem = allocating(name, p, () => createNicMemory(p.ringSize, p.bufSize, p.extraBufs));
+    this.nics.set(name, { ...mem, ringSize: p.ringSize, bufSize: p.bufSize, line, attachedTo: null });
+    return { name, mem: mem.mem, kmem: mem.kmem, bell: mem.bell, line };
+  }
+
+  /**
+   * vale-ctl -a: attaches NIC `nic` to switch `sw` as port `sw:nic`. From then on the
+   * NIC's wire serves that VALE port (give the returned descriptor to its wire thread):
+   * what the switch sends there leaves on the wire, what arrives enters the switch. The
+   * NIC itself is busy (EBUSY to register) until the namespace closes.
+   */
+  valeAttach(sw: string, nic: string): ValeDescriptor {
+    this.checkOpen();
+    const e = this.nics.get(nic);
+    if (e === undefined) throw new NetmapError('ENOENT', `no NIC ${nic} (Netmap.createNic makes one)`);
+    if (e.attachedTo !== null) throw new NetmapError('EBUSY', `${nic} is attached to ${e.attachedTo} already`);
+    const d = this.register(`${sw}:${nic}`, { ringSize: e.ringSize, bufSize: e.bufSize });
+    if (d.type !== 'vale') throw new NetmapError('EINVAL', `'${sw}' is not a VALE switch name (valeX)`);
+    e.attachedTo = sw;
+    return d;
+  }
 
   /**
    * NIOCREGIF without the mapping: a descriptor for `name` (netmap's suffixes /x, /T, /R
@@ -138,6 +211,27 @@ export class Netmap {
         extraBufs: granted(port, o.extraBufs),
       };
     }
+    if (parsed.type === 'nic') {
+      const e = this.nics.get(parsed.name);
+      if (e === undefined) throw new NetmapError('ENOENT', `no NIC ${parsed.name} (Netmap.createNic makes one)`);
+      if (e.attachedTo !== null) {
+        throw new NetmapError(
+          'EBUSY',
+          `${parsed.name} is attached to switch ${e.attachedTo}: its rings are the switch's`,
+        );
+      }
+      checkSameSizes(name, 'NIC', e, opts);
+      return {
+        type: 'nic',
+        name: parsed.name,
+        mem: e.mem,
+        kmem: e.kmem,
+        ifIndex: 0,
+        bells: [e.bell],
+        mode,
+        extraBufs: granted(e, o.extraBufs),
+      };
+    }
     let entry = this.pipes.get(parsed.pipe);
     if (entry === undefined) {
       const mem = allocating(name, o, () => createPipeMemory(o.ringSize, o.bufSize, o.extraBufs));
@@ -156,6 +250,30 @@ export class Netmap {
       mode,
       extraBufs: granted(entry, o.extraBufs),
     } as PortDescriptor;
+  }
+
+  /**
+   * A copy monitor on a VALE switch (netmap's /t and /r monitors, in one): registers
+   * `name` (valeX:Y, a new port) whose RX ring gets a copy of every frame through switch
+   * valeX, or with `watch`, of those sent by or to port valeX:`watch`. Copies that do not
+   * fit are the monitor port's drops; the forwarding path never waits for it, and costs
+   * one load per txsync when no monitor is set. One monitor per switch (EBUSY).
+   */
+  monitor(name: string, o: PortOptions & { watch?: string } = {}): ValeDescriptor {
+    this.checkOpen();
+    const parsed = parsePortName(name);
+    if (parsed.type !== 'vale') throw new NetmapError('EINVAL', `a monitor is a VALE port (valeX:Y), got '${name}'`);
+    const sw = this.switches.get(parsed.switchName);
+    let watched: number | null = null;
+    if (o.watch !== undefined) {
+      watched = sw?.indexOf(o.watch) ?? -1;
+      if (watched < 0) throw new NetmapError('ENOENT', `no port ${parsed.switchName}:${o.watch} to watch`);
+    }
+    const { watch: _w, ...opts } = o;
+    const d = this.register(name, opts);
+    if (d.type !== 'vale') throw new NetmapError('EINVAL', `'${name}' is not a VALE port`);
+    (this.switches.get(parsed.switchName) as ValeSwitch).setMonitor(d.portIndex, watched);
+    return d;
   }
 
   /** vale-ctl: every switch with its ports and their counters. */
@@ -190,6 +308,7 @@ export class Netmap {
     for (const sw of this.switches.values()) sw.close();
     this.switches.clear();
     this.pipes.clear();
+    this.nics.clear();
   }
 
   private checkOpen(): void {

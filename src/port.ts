@@ -20,7 +20,7 @@ import { type CountersByName, countersOf } from './counters.js';
 import { NetmapError } from './errors.js';
 import { type BaseDescriptor, KernelPort } from './kernel/attach.js';
 
-export type { BaseDescriptor, PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
+export type { BaseDescriptor, NicDescriptor, PipeDescriptor, PortDescriptor, ValeDescriptor } from './kernel/attach.js';
 
 import type { KRing } from './kernel/kring.js';
 import { checkNotifyPolicy, type NotifyPolicy, SpinWindows, WakeWant } from './kernel/notify.js';
@@ -43,10 +43,12 @@ export interface NetmapPort {
 
 /** poll events, with the POSIX values. */
 export const POLLIN = 0x1;
+/** poll event: a TX ring has room (POSIX's value). */
 export const POLLOUT = 0x4;
 /** Returned by poll when a ring's head/cur were impossible and the ring was reset (netmap's POLLERR). */
 export const POLLERR = 0x8;
 
+/** One ring's counters (KC_* by name), with the ring's id and direction. */
 export interface RingCounters extends CountersByName {
   ring: number;
   dir: 'tx' | 'rx';
@@ -58,6 +60,10 @@ export interface PortCounters {
   vale?: Record<string, number>;
 }
 
+/**
+ * How a thread attaches a port descriptor (attachPort): its notification policy, whether
+ * threads outnumber cores, an exclusive hold, no TX poll.
+ */
 export interface AttachPortOptions {
   /** When a sleeping peer is worth waking (default the registration's, else 'asleep'). */
   notify?: NotifyPolicy;
@@ -84,6 +90,10 @@ function traceSync(kr: KRing, from: number): void {
   trace(kr.tx ? TR_TXSYNC : TR_RXSYNC, moved);
 }
 
+/**
+ * A port as its user sees it: its TX and RX rings, txsync/rxsync and poll, run in the
+ * calling thread as a system call would be.
+ */
 export class Port implements Spinnable {
   readonly name: string;
   readonly txRings: readonly NetmapRing[];

@@ -5,6 +5,10 @@
 import { NS_BUF_CHANGED, RING_CUR, RING_FLAGS, RING_HEAD, RING_TAIL, SLOT_WORDS } from '../shm/layout.js';
 import type { RegionViews } from '../shm/views.js';
 
+/**
+ * The user's view of one netmap ring: head and cur (user-written), tail (kernel-written),
+ * the slots and their buffers.
+ */
 export class NetmapRing {
   readonly id: number;
   readonly numSlots: number;

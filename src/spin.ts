@@ -58,7 +58,9 @@ const IDLE_STEPS = 1;
 /** The idle step of the current streak's last clock read (0: none yet), and its time (ms). */
 const MARK_STEP = 2;
 const MARK_MS = 3;
-const spin = new Float64Array(4);
+/** Idle time a loop that reads the clock anyway measured itself (ns): a NIC's wire. */
+const IDLE_NS = 4;
+const spin = new Float64Array(5);
 
 /**
  * Timed samples of a loop's idle cost (ns over iterations), at most KEEP of them spread
@@ -176,14 +178,23 @@ export function idleMark(step: number): void {
   spin[MARK_MS] = now;
 }
 
-/** This thread's idle spinning so far, in iterations: poll's busy phases and host loops' idle steps. */
+/**
+ * A loop that reads the clock on every pass anyway (a NIC's wire, pacing frames) measured
+ * `ns` of idle spinning: passes that found nothing due.
+ */
+export function idleNs(ns: number): void {
+  spin[IDLE_NS] += ns;
+}
+
+/** This thread's idle spinning so far: poll's busy phases and host loops' idle steps (iterations), and idle time measured directly (ns). */
 export interface SpinCounts {
   pollIters: number;
   idleSteps: number;
+  idleNs?: number;
 }
 
 export function spinCounts(): SpinCounts {
-  return { pollIters: spin[POLL_ITERS], idleSteps: spin[IDLE_STEPS] };
+  return { pollIters: spin[POLL_ITERS], idleSteps: spin[IDLE_STEPS], idleNs: spin[IDLE_NS] };
 }
 
 /** What one poll iteration and one idle host-loop step cost in this thread (ns), as calibrated so far. */
@@ -198,7 +209,8 @@ export function spinCosts(): { pollIterNs: number; idleStepNs: number } {
 export function spinNsBetween(from: SpinCounts, to: SpinCounts): number {
   const polls = to.pollIters - from.pollIters;
   const steps = to.idleSteps - from.idleSteps;
-  if (polls === 0 && steps === 0) return 0;
+  const measured = (to.idleNs ?? 0) - (from.idleNs ?? 0);
+  if (polls === 0 && steps === 0) return measured;
   const c = spinCosts();
-  return polls * c.pollIterNs + steps * c.idleStepNs;
+  return polls * c.pollIterNs + steps * c.idleStepNs + measured;
 }

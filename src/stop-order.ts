@@ -44,6 +44,10 @@ export function createStopOrder(stages: number): SharedArrayBuffer {
   return new SharedArrayBuffer((FIRST + stages) * 4);
 }
 
+/**
+ * One stage's place in a chain's ordered drain: at the stop it forwards until the stage
+ * before it has finished, then finishes itself.
+ */
 export class StopOrder {
   private readonly i32: Int32Array;
   private readonly after: number;

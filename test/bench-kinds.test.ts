@@ -13,9 +13,11 @@ import { EVENTS } from '../bench/describe.js';
 import { runFlagship } from '../bench/flagship.js';
 import { escapeXml } from '../bench/plot.js';
 import { LiveProgress } from '../bench/progress.js';
-import { CSV_COLUMNS } from '../bench/report.js';
+import { CSV_COLUMNS, csvParamColumn } from '../bench/report.js';
 import { type PointRecord, type ResultsDoc, type RunResult, runScenario } from '../bench/runner.js';
 import { type SweepParam, validateScenario } from '../bench/scenario.js';
+import { NetmapError } from '../src/errors.js';
+import { lineRateMpps } from '../src/nic/line.js';
 import { requireBuilt } from './helpers.js';
 
 const TINY = { seconds: 0.2, warmupMs: 50, reportMs: 100 };
@@ -97,7 +99,7 @@ function checkAgreement(
     const p = doc.points[i];
     const col = (n: string) => row[header.indexOf(n)];
     expect(col('line')).toBe(p.line);
-    for (const [k, v] of Object.entries(p.params)) expect(col(k), k).toBe(String(v));
+    for (const [k, v] of Object.entries(p.params)) expect(col(csvParamColumn(k as SweepParam)), k).toBe(String(v));
     for (const [k, v] of Object.entries(p.metrics!)) expect(col(k), k).toBe(v === null ? '' : String(v));
     expect(col('cpuModel')).toBe(doc.machine.cpuModel);
     expect(col('node')).toBe(doc.machine.node);
@@ -241,6 +243,53 @@ describe('bench kinds end to end (tiny)', () => {
     expect(svg).toContain('>VMs</text>');
   }, 60_000);
 
+  it('a NIC port: the app sends into the wire or receives from it; each point has its line rate, share of it, missed and time behind', async () => {
+    const s = validateScenario({
+      name: 'nic',
+      experiment: 'pktgen',
+      port: 'nic',
+      base: TINY,
+      sweep: { endpoints: ['host->wire', 'wire->guest'], batch: [64] },
+      x: 'endpoints',
+    });
+    const r = await runScenario(s, { outDir: out, progress: () => {} });
+    expect(r.failed).toBe(0);
+    const doc = checkAgreement(r, { y: 'mpps', lo: 'mppsMin', hi: 'mppsMax' });
+    expect(doc.points.map((p) => [p.params.endpoints, p.params.line, p.metrics!.threads])).toEqual([
+      ['host->wire', '10G', 2],
+      ['wire->guest', '10G', 3],
+    ]);
+    for (const p of doc.points) {
+      const m = p.metrics!;
+      expect(m.packets).toBeGreaterThan(0);
+      expect(m.lineRateMpps).toBe(lineRateMpps(10e9, 60));
+      expect(m.ofLineRate).toBeCloseTo(m.mpps / m.lineRateMpps!, 12);
+      expect(m.missed).toBeGreaterThanOrEqual(0);
+      expect(m.wireBehindMs).toBeGreaterThanOrEqual(0);
+    }
+    // The CSV names the line rate lineRate (line is the plot line's column).
+    const [header, ...rows] = parseCsv(readFileSync(r.files.csv, 'utf8'));
+    expect(rows.map((row) => row[header.indexOf('lineRate')])).toEqual(['10G', '10G']);
+    // The table: the share of the line rate, missed frames and the time the wire fell behind.
+    const md = readFileSync(r.files.report, 'utf8');
+    expect(md).toMatch(/\| Mpps \| min-max \| % of line \|.*\| drops \| missed \| wire behind ms \|/);
+    for (const p of doc.points) {
+      const rowLine = md.split('\n').find((l) => l.startsWith(`| ${p.point} |`))!;
+      expect(rowLine).toContain(`| ${(p.metrics!.ofLineRate! * 100).toFixed(1)}% |`);
+      expect(rowLine).toContain(`| ${p.metrics!.missed} |`);
+    }
+    expect(readFileSync(r.files.svg, 'utf8')).toContain('>10G line rate (14.88 Mpps)</text>');
+  }, 60_000);
+
+  it('refuses to trace a NIC scenario before anything runs (EINVAL)', async () => {
+    const s = validateScenario({ name: 'nt', experiment: 'pktgen', port: 'nic', base: TINY, sweep: { batch: [64] } });
+    const dir = join(out, 'nic-trace');
+    const err = await runScenario(s, { dir, trace: true, progress: () => {} }).catch((e) => e);
+    expect(err).toBeInstanceOf(NetmapError);
+    expect((err as Error).message).toMatch(/trace is not available on port 'nic'/);
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('on a terminal: the table grows above a progress bar over the sweep', async () => {
     const s = validateScenario({ name: 'live', experiment: 'pktgen', base: TINY, sweep: { batch: [8, 32] } });
     let text = '';
@@ -300,6 +349,7 @@ describe('the flagship run (tiny)', () => {
       peersSeconds: 0.2,
       ports: ['pipe'],
       directions: ['host->host', 'guest->host', 'emulated->host'],
+      nicDirections: ['host->wire'],
       out: (t) => void (text += t),
       progress: () => {},
     });
@@ -318,6 +368,7 @@ describe('the flagship run (tiny)', () => {
       ['pipe', 'host->host', 2],
       ['pipe', 'guest->host', 3],
       ['pipe', 'emulated->host', 3],
+      ['nic', 'host->wire', 2],
     ]);
     expect(s.passthroughVsEmulated).toHaveLength(1);
     const pe = s.passthroughVsEmulated[0];
@@ -328,7 +379,9 @@ describe('the flagship run (tiny)', () => {
     );
     // The headline: machine, the table, the ratios, the report's path.
     expect(text).toContain(`machine: ${s.machine.cores} cores, ${s.machine.cpuModel}, Node ${s.machine.node}`);
-    for (const row of s.rows) expect(text).toMatch(new RegExp(`pipe +${row.direction} +${row.mpps.toFixed(2)} `));
+    for (const row of s.rows) {
+      expect(text).toMatch(new RegExp(`${row.port} +${row.direction} +${row.mpps.toFixed(2)} `));
+    }
     expect(text).toContain(`guest->host / emulated->host`);
     // The CPU accounting columns: busy ns per packet and the projected rate, per row.
     expect(text).toMatch(/busy ns\/pkt +proj\. Mpps +threads\/cores/);
@@ -345,5 +398,36 @@ describe('the flagship run (tiny)', () => {
     expect(md).toContain(`| pipe | guest->host | ${s.rows[1].mpps.toFixed(2)} |`);
     expect(md).toContain('](throughput-plot.svg)');
     expect(JSON.parse(readFileSync(join(r.dir, 'summary.json'), 'utf8')).rows).toEqual(s.rows);
+  }, 90_000);
+
+  it('has a NIC row: a host app sending into nic0 at 10G, its Mpps and share of the line rate', async () => {
+    let text = '';
+    const r = await runFlagship({
+      outDir: out,
+      seconds: 0.2,
+      peersSeconds: 0.1,
+      ports: ['pipe'],
+      directions: ['host->host'],
+      nicDirections: ['host->wire'],
+      out: (t) => void (text += t),
+      progress: () => {},
+    });
+    const nic = r.summary.rows.find((x) => x.port === 'nic')!;
+    expect(nic).toMatchObject({ direction: 'host->wire', line: '10G', lineRateMpps: lineRateMpps(10e9, 60) });
+    expect(nic.ofLineRate).toBeCloseTo(nic.mpps / nic.lineRateMpps!, 12);
+    // Rows of the other ports have no line rate.
+    expect(r.summary.rows.find((x) => x.port === 'pipe')).toMatchObject({ line: null, ofLineRate: null });
+    const share = `${(nic.ofLineRate! * 100).toFixed(1)}% of 10G`;
+    expect(text).toMatch(/threads\/cores +of line rate\n/);
+    expect(text).toMatch(
+      new RegExp(`nic +host->wire +${nic.mpps.toFixed(2)} .* 2/\\d+ +${share.replace('.', '\\.')}\n`),
+    );
+    expect(text).toContain("nic: the app sends into nic0 and the NIC's wire sinks at 10G (line rate 14.88 Mpps");
+    const md = readFileSync(r.report, 'utf8');
+    expect(md).toContain(`| nic | host->wire | ${nic.mpps.toFixed(2)} |`);
+    expect(md).toContain(`| ${share} |`);
+    expect(md).toContain('](nic-plot.svg)');
+    expect(existsSync(join(r.dir, 'nic-points.json'))).toBe(true);
+    expect(r.summary.files.nic).not.toBeNull();
   }, 90_000);
 });

@@ -10,333 +10,30 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { plotSvg } from '../bench/describe.js';
 import { renderPlot } from '../bench/plot.js';
 import { CSV_COLUMNS } from '../bench/report.js';
-import { FILES, type ResultsDoc, runScenario } from '../bench/runner.js';
+import { EXPERIMENTS, FILES, makeMetrics, type PointRecord, type ResultsDoc, runScenario } from '../bench/runner.js';
 import {
   baseDefaults,
   builtinScenarios,
   checkScenario,
   expandPoints,
+  formatParam,
+  isNicScenario,
+  lineKeys,
   loadScenario,
+  paramValue,
+  type Scenario,
   ScenarioError,
   validateScenario,
 } from '../bench/scenario.js';
 import { NetmapError } from '../src/errors.js';
+import { lineRateMpps } from '../src/nic/line.js';
+import { BAD_SCENARIOS as BAD, good } from './fixtures/scenarios.js';
 import { requireBuilt } from './helpers.js';
 
 const CLI = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
-
-const good = () => ({
-  name: 'ok',
-  experiment: 'pktgen',
-  port: 'pipe',
-  mode: 'tx',
-  base: { seconds: 0.3, warmupMs: 50, reportMs: 100 },
-  sweep: { ring: [128, 512], batch: [16, 64] },
-  series: 'ring',
-});
-
-type Json = Record<string, unknown>;
-const edit = (f: (s: Json) => void): Json => {
-  const s = good() as unknown as Json;
-  f(s);
-  return s;
-};
-
-/** [what, scenario, JSON path, message pattern] */
-const BAD: Array<[string, unknown, string, RegExp]> = [
-  ['not an object', [1, 2], 'scenario', /must be a JSON object, got \[1,2\]/],
-  ['no name', edit((s) => delete s.name), 'scenario.name', /names the result directory\), got nothing$/],
-  ['a name with a slash', edit((s) => (s.name = '../x')), 'scenario.name', /got "\.\.\/x"/],
-  ['an unknown top-level key', edit((s) => (s.ports = 'pipe')), 'scenario.ports', /unknown key \(expected name, /],
-  ['an unknown experiment', edit((s) => (s.experiment = 'iperf')), 'scenario.experiment', /one of pktgen, peers/],
-  ['a NIC as a port', edit((s) => (s.port = 'nic')), 'scenario.port', /an emulated NIC is an endpoint/],
-  ['an unknown port', edit((s) => (s.port = 'tap')), 'scenario.port', /must be one of pipe, vale, got "tap"/],
-  [
-    'an unknown endpoint',
-    edit((s) => (s.endpoints = { tx: 'vm', rx: 'host' })),
-    'scenario.endpoints.tx',
-    /must be one of host, guest, emulated, got "vm"/,
-  ],
-  [
-    'an unknown endpoint key',
-    edit((s) => (s.endpoints = { tx: 'host', rx: 'host', via: 'x' })),
-    'scenario.endpoints.via',
-    /unknown key \(expected tx, rx\)/,
-  ],
-  ['an unknown mode', edit((s) => (s.mode = 'rx')), 'scenario.mode', /one of tx, txseq, ping, got "rx"/],
-  [
-    'a misspelt base key',
-    edit((s) => (s.base = { lenght: 60 })),
-    'scenario.base.lenght',
-    /unknown key \(expected len,/,
-  ],
-  ['a ring of 1 slot', edit((s) => (s.base = { ring: 1 })), 'scenario.base.ring', /integer from 2 to 16384, got 1/],
-  ['seconds 0', edit((s) => (s.base = { seconds: 0 })), 'scenario.base.seconds', /above 0/],
-  [
-    'a string in a sweep',
-    edit((s) => (s.sweep = { batch: [1, 2, 'x'] })),
-    'scenario.sweep.batch[2]',
-    /^must be a positive integer, got "x"$/,
-  ],
-  ['an empty sweep', edit((s) => (s.sweep = {})), 'scenario.sweep', /at least one of len, batch, ring, spinUs/],
-  ['an empty list', edit((s) => (s.sweep = { batch: [] })), 'scenario.sweep.batch', /list of 1 to 64 values/],
-  ['a duplicate value', edit((s) => (s.sweep = { batch: [4, 8, 4] })), 'scenario.sweep.batch[2]', /already/],
-  ['an unsweepable key', edit((s) => (s.sweep = { seconds: [1, 2] })), 'scenario.sweep.seconds', /cannot be swept/],
-  [
-    'a frame too short for sequence numbers',
-    edit((s) => {
-      s.mode = 'txseq';
-      s.sweep = { len: [60, 30] };
-      delete s.series;
-    }),
-    'scenario.sweep.len[1]',
-    /from 48 to 2048 \(the buffer size\) for mode txseq, got 30/,
-  ],
-  [
-    'a frame above the buffer size',
-    edit((s) => (s.base = { len: 4000 })),
-    'scenario.base.len',
-    /to 2048 \(the buffer size\)/,
-  ],
-  ['a series that is not swept', edit((s) => (s.series = 'len')), 'scenario.series', /'len' is not swept/],
-  [
-    'a series that is the only swept parameter',
-    edit((s) => (s.sweep = { ring: [128, 512] })),
-    'scenario.series',
-    /only swept parameter/,
-  ],
-  ['x equal to the series', edit((s) => (s.x = 'ring')), 'scenario.series', /must differ from the x axis/],
-  [
-    'too many points',
-    edit(
-      (s) =>
-        (s.sweep = { batch: [...Array(40).keys()].map((i) => i + 1), ring: [...Array(40).keys()].map((i) => i + 2) }),
-    ),
-    'scenario.sweep',
-    /1600 points is more than 1000/,
-  ],
-  [
-    'peers sweeping the ring',
-    edit((s) => (s.experiment = 'peers')),
-    'scenario.sweep.ring',
-    /the peers experiment cannot vary ring/,
-  ],
-  [
-    'peers in ping mode',
-    edit((s) => {
-      s.experiment = 'peers';
-      s.mode = 'ping';
-      s.sweep = { batch: [1] };
-      delete s.series;
-      delete s.base;
-    }),
-    'scenario.mode',
-    /streams one way/,
-  ],
-  [
-    'peers with a spin time',
-    edit((s) => {
-      s.experiment = 'peers';
-      s.sweep = { batch: [1] };
-      s.base = { spinUs: 5 };
-      delete s.series;
-    }),
-    'scenario.base.spinUs',
-    /not used by the peers experiment \(it takes len, batch, seconds\)/,
-  ],
-  // String-valued sweeps: endpoints (directions) and port.
-  [
-    'an unknown endpoint in a swept direction',
-    edit((s) => (s.sweep = { endpoints: ['host->host', 'vm->host'], batch: [1] })),
-    'scenario.sweep.endpoints[1]',
-    /^'vm' is not an endpoint \(host, guest or emulated\) in "vm->host"$/,
-  ],
-  [
-    'a direction that is not one',
-    edit((s) => (s.sweep = { endpoints: ['guest to host'], batch: [1] })),
-    'scenario.sweep.endpoints[0]',
-    /^must be a direction like "guest->host" \(tx->rx, each host, guest or emulated\), got "guest to host"$/,
-  ],
-  [
-    'a two-way direction for a stream',
-    edit((s) => (s.sweep = { endpoints: ['guest<->host'], batch: [1] })),
-    'scenario.sweep.endpoints[0]',
-    /a stream goes one way, got "guest<->host"/,
-  ],
-  [
-    'a number as a direction',
-    edit((s) => (s.sweep = { endpoints: [42], batch: [1] })),
-    'scenario.sweep.endpoints[0]',
-    /must be a direction like .* got 42$/,
-  ],
-  [
-    'the same direction twice',
-    edit((s) => (s.sweep = { endpoints: ['guest->host', ' guest -> host '], batch: [1] })),
-    'scenario.sweep.endpoints[1]',
-    /^"guest->host" is already in the list$/,
-  ],
-  [
-    'a bad top-level direction',
-    edit((s) => (s.endpoints = 'guest=>host')),
-    'scenario.endpoints',
-    /must be a direction like "guest->host"/,
-  ],
-  [
-    'a NIC as a swept port',
-    edit((s) => (s.sweep = { port: ['pipe', 'nic'], batch: [1] })),
-    'scenario.sweep.port[1]',
-    /an emulated NIC is an endpoint/,
-  ],
-  [
-    'an unknown swept port',
-    edit((s) => (s.sweep = { port: ['tap'], batch: [1] })),
-    'scenario.sweep.port[0]',
-    /^must be one of pipe, vale, got "tap"$/,
-  ],
-  [
-    'pktgen sweeping a chain parameter',
-    edit((s) => (s.sweep = { vms: [false, true], batch: [1] })),
-    'scenario.sweep.vms',
-    /the pktgen experiment cannot vary vms \(it varies len, batch, ring, spinUs, port, endpoints, notify\)/,
-  ],
-  [
-    "a spin that is neither 'auto' nor a number",
-    edit((s) => (s.base = { spinUs: 'fast' })),
-    'scenario.base.spinUs',
-    /'auto' or a number/,
-  ],
-  // ping: the peer state, and its own mode and keys.
-  [
-    'ping with mode tx',
-    { name: 'p', experiment: 'ping', mode: 'tx', sweep: { peer: ['awake'] } },
-    'scenario.mode',
-    /measures round trips: mode must be 'ping'/,
-  ],
-  [
-    'ping sweeping batch',
-    { name: 'p', experiment: 'ping', sweep: { batch: [1, 2] } },
-    'scenario.sweep.batch',
-    /the ping experiment cannot vary batch \(it varies len, ring, port, endpoints, peer, notify\)/,
-  ],
-  [
-    'an unknown peer state',
-    { name: 'p', experiment: 'ping', sweep: { peer: ['awake', 'dozing'] } },
-    'scenario.sweep.peer[1]',
-    /^must be one of awake, asleep, got "dozing"$/,
-  ],
-  [
-    'a base peer state',
-    { name: 'p', experiment: 'ping', base: { peer: 'sleepy' }, sweep: { len: [60] } },
-    'scenario.base.peer',
-    /one of awake, asleep/,
-  ],
-  [
-    'ping with a spin time',
-    { name: 'p', experiment: 'ping', base: { spinUs: 5 }, sweep: { peer: ['awake'] } },
-    'scenario.base.spinUs',
-    /not used by the ping experiment/,
-  ],
-  [
-    'a bad ping pair',
-    { name: 'p', experiment: 'ping', sweep: { endpoints: ['guest<->vm'], peer: ['awake'] } },
-    'scenario.sweep.endpoints[0]',
-    /'vm' is not an endpoint/,
-  ],
-  // chain: vms, n, and the keys it does not take.
-  [
-    'chain in ping mode',
-    { name: 'c', experiment: 'chain', mode: 'ping', sweep: { vms: [false] } },
-    'scenario.mode',
-    /streams one way through its bridges: mode must be tx or txseq/,
-  ],
-  [
-    'chain with endpoints',
-    { name: 'c', experiment: 'chain', endpoints: { tx: 'guest', rx: 'host' }, sweep: { vms: [false] } },
-    'scenario.endpoints',
-    /not used by the chain experiment/,
-  ],
-  [
-    'a chain of 9 bridges',
-    { name: 'c', experiment: 'chain', sweep: { n: [1, 9] } },
-    'scenario.sweep.n[1]',
-    /from 1 to 8 \(bridges in the chain\), got 9/,
-  ],
-  [
-    "vms as 'yes'",
-    { name: 'c', experiment: 'chain', sweep: { vms: ['yes'] } },
-    'scenario.sweep.vms[0]',
-    /^must be true \(each bridge in a guest VM\) or false \(host apps\), got "yes"$/,
-  ],
-  [
-    'chain with a NIC moderation',
-    { name: 'c', experiment: 'chain', base: { moderation: 4 }, sweep: { vms: [false] } },
-    'scenario.base.moderation',
-    /not used by the chain experiment/,
-  ],
-  [
-    'peers with a port',
-    { name: 'q', experiment: 'peers', port: 'vale', sweep: { batch: [64] } },
-    'scenario.port',
-    /not used by the peers experiment/,
-  ],
-  // notify: the notification policy, a base value and a category sweep.
-  [
-    'an unknown base notify policy',
-    edit((s) => (s.base = { notify: 'lazy' })),
-    'scenario.base.notify',
-    /^must be one of asleep, event-idx, adaptive, got "lazy"$/,
-  ],
-  [
-    'a notify policy that is not a string',
-    edit((s) => (s.base = { notify: true })),
-    'scenario.base.notify',
-    /^must be one of asleep, event-idx, adaptive, got true$/,
-  ],
-  [
-    'an unknown swept notify policy',
-    edit((s) => {
-      s.sweep = { notify: ['asleep', 'eager'], batch: [1] };
-      delete s.series;
-    }),
-    'scenario.sweep.notify[1]',
-    /^must be one of asleep, event-idx, adaptive, got "eager"$/,
-  ],
-  [
-    'the same notify policy twice',
-    edit((s) => {
-      s.sweep = { notify: ['adaptive', 'adaptive'], batch: [1] };
-      delete s.series;
-    }),
-    'scenario.sweep.notify[1]',
-    /^"adaptive" is already in the list$/,
-  ],
-  [
-    'a ping notify sweep that is not a list',
-    { name: 'p', experiment: 'ping', sweep: { notify: 'adaptive' } },
-    'scenario.sweep.notify',
-    /must be a list of 1 to 64 values, got "adaptive"/,
-  ],
-  [
-    'a bad chain notify policy',
-    { name: 'c', experiment: 'chain', base: { notify: 'event_idx' }, sweep: { vms: [false] } },
-    'scenario.base.notify',
-    /one of asleep, event-idx, adaptive, got "event_idx"/,
-  ],
-  [
-    'peers with a notify policy',
-    { name: 'q', experiment: 'peers', base: { notify: 'adaptive' }, sweep: { batch: [64] } },
-    'scenario.base.notify',
-    /not used by the peers experiment \(it takes len, batch, seconds\)/,
-  ],
-  [
-    'peers sweeping notify',
-    { name: 'q', experiment: 'peers', sweep: { notify: ['asleep'], batch: [64] } },
-    'scenario.sweep.notify',
-    /the peers experiment cannot vary notify \(it varies len, batch\)/,
-  ],
-];
 
 describe('scenario validation', () => {
   it.each(BAD)('%s', (_what, input, path, problem) => {
@@ -350,7 +47,7 @@ describe('scenario validation', () => {
   it('throws one ScenarioError (EINVAL) whose message is the first problem, and counts the rest', () => {
     let err: unknown;
     try {
-      validateScenario({ ...good(), port: 'nic', sweep: { batch: [1, 2, 'x'] }, series: undefined });
+      validateScenario({ ...good(), port: 'tap', sweep: { batch: [1, 2, 'x'] }, series: undefined });
     } catch (e) {
       err = e;
     }
@@ -359,7 +56,7 @@ describe('scenario validation', () => {
     const e = err as ScenarioError;
     expect(e.code).toBe('EINVAL');
     expect(e.problems.map((p) => p.path)).toEqual(['scenario.port', 'scenario.sweep.batch[2]']);
-    expect(e.message).toMatch(/^scenario\.port: 'nic' is not a port type.* \(and 1 more problem\)$/);
+    expect(e.message).toMatch(/^scenario\.port: must be one of pipe, vale, nic, got "tap" \(and 1 more problem\)$/);
     expect(e.message).not.toContain('\n');
   });
 
@@ -498,6 +195,76 @@ describe('scenario validation', () => {
     expect(expandPoints(peers, 2)[0].notify).toBeUndefined();
   });
 
+  it('a NIC port: host->wire by default, a 10G line in its base and no moderation; pipes keep their base', () => {
+    const s = validateScenario({ name: 'n', experiment: 'pktgen', port: 'nic', sweep: { batch: [1, 64] } });
+    expect(s.port).toBe('nic');
+    expect(s.endpoints).toEqual({ tx: 'host', rx: 'wire' });
+    expect(s.base).toEqual(baseDefaults('pktgen', 'nic'));
+    expect(s.base.line).toBe('10G');
+    expect(s.base.moderation).toBeUndefined();
+    // A pipe's base has no line rate, and keeps the emulated NIC's moderation.
+    expect(baseDefaults('pktgen')).not.toHaveProperty('line');
+    expect(baseDefaults('pktgen').moderation).toBe(1);
+  });
+
+  it('a NIC port sweeps directions to and from the wire and line rates: every point has its line, endpoints and spin', () => {
+    const s = validateScenario({
+      name: 'pp',
+      experiment: 'pktgen',
+      port: 'nic',
+      base: { line: '40G' },
+      sweep: {
+        endpoints: ['host->wire', ' guest -> wire ', 'wire->host', 'wire->guest'],
+        line: ['10G', '25G'],
+        batch: [16],
+      },
+    });
+    expect(s.sweep.endpoints).toEqual(['host->wire', 'guest->wire', 'wire->host', 'wire->guest']);
+    expect(s.series).toBe('endpoints');
+    expect(s.x).toBe('batch');
+    expect(lineKeys(s)).toEqual(['endpoints', 'line']);
+    expect(isNicScenario(s)).toBe(true);
+    // A host app and the wire are 2 threads (200 us of spin on 2 cores); a guest adds its kloop (none).
+    expect(expandPoints(s, 2).map((p) => [p.endpoints, p.line, p.spinUs, p.port])).toEqual([
+      ['host->wire', '10G', 200, 'nic'],
+      ['host->wire', '25G', 200, 'nic'],
+      ['guest->wire', '10G', 0, 'nic'],
+      ['guest->wire', '25G', 0, 'nic'],
+      ['wire->host', '10G', 200, 'nic'],
+      ['wire->host', '25G', 200, 'nic'],
+      ['wire->guest', '10G', 0, 'nic'],
+      ['wire->guest', '25G', 0, 'nic'],
+    ]);
+  });
+
+  it('a NIC port takes its endpoints as an object with the wire on one side, and mode txseq', () => {
+    const s = validateScenario({
+      name: 'n',
+      experiment: 'pktgen',
+      sweep: { port: ['nic'], batch: [1] },
+      endpoints: { tx: 'wire', rx: 'guest' },
+      mode: 'txseq',
+    });
+    expect(s.endpoints).toEqual({ tx: 'wire', rx: 'guest' });
+    expect(s.mode).toBe('txseq');
+    expect(isNicScenario(s)).toBe(true);
+    expect(expandPoints(s, 2)[0]).toMatchObject({ port: 'nic', endpoints: 'wire->guest', line: '10G', spinUs: 0 });
+  });
+
+  it('the built-in physical-port: host and guest, TX and RX, batch 1 to 512 at 10G and 40G, under 2.5 minutes', () => {
+    const { scenario: s, builtin } = loadScenario('physical-port');
+    expect(builtin).toBe(true);
+    expect(s).toMatchObject({ experiment: 'pktgen', port: 'nic', mode: 'tx', series: 'endpoints', x: 'batch' });
+    expect(s.base).toMatchObject({ len: 60, ring: 1024, seconds: 1 });
+    expect(s.sweep).toEqual({
+      endpoints: ['host->wire', 'guest->wire', 'wire->host', 'wire->guest'],
+      line: ['10G', '40G'],
+      batch: [1, 4, 16, 64, 256, 512],
+    });
+    const points = expandPoints(s).length;
+    expect(points * EXPERIMENTS.pktgen.estimate(s)).toBeLessThan(150);
+  });
+
   it('loads the built-in scenarios by name, and names the file when it cannot be read', () => {
     expect(builtinScenarios()).toEqual(
       expect.arrayContaining([
@@ -511,6 +278,7 @@ describe('scenario validation', () => {
         'chain',
         'peers',
         'notify-policies',
+        'physical-port',
       ]),
     );
     // Every built-in validates (loadScenario throws otherwise) and stays a few minutes at most.
@@ -565,7 +333,107 @@ describe('plot', () => {
     expect(svg).not.toContain('a<b');
     expect(svg).toContain('>16</text>'); // a log2 tick
   });
+
+  it('draws a reference line dashed across the plot with its label, and the y axis reaches it', () => {
+    const svg = renderPlot({
+      title: 't',
+      xLabel: 'batch',
+      xName: 'batch',
+      yLabel: 'Mpps',
+      yUnit: 'Mpps',
+      xLog2: true,
+      refLines: [{ y: 14.88, label: '10G line rate' }],
+      series: [{ label: 'a', points: [1, 4].map((x) => ({ x, y: 2 })) }],
+    });
+    const ref =
+      /<g class="ref-line" data-y="14.88"><line [^>]*stroke-dasharray="7 4"\/><text [^>]*>10G line rate<\/text><\/g>/;
+    expect(svg).toMatch(ref);
+    // The highest y tick is at or above the line (the data alone would stop at 2).
+    const ticks = [
+      ...svg
+        .split('<g class="y-ticks"')[1]
+        .split('</g>')[0]
+        .matchAll(/>([\d.]+)<\/text>/g),
+    ].map((m) => Number(m[1]));
+    expect(Math.max(...ticks)).toBeGreaterThanOrEqual(14.88);
+  });
+
+  it("a NIC scenario's plot draws each line rate at the points' frame length, labelled", () => {
+    const s = validateScenario({
+      name: 'pp',
+      experiment: 'pktgen',
+      port: 'nic',
+      sweep: { endpoints: ['host->wire', 'wire->guest'], line: ['10G', '40G'], batch: [16, 64] },
+    });
+    const svg = plotSvg(syntheticDoc(s));
+    expect(svg.match(/<g class="ref-line"/g)).toHaveLength(2);
+    // 60-byte frames: 84 byte-times each on the wire.
+    expect(svg).toContain(`data-y="${lineRateMpps(10e9, 60)}"`);
+    expect(svg).toContain('>10G line rate (14.88 Mpps)</text>');
+    expect(svg).toContain('>40G line rate (59.52 Mpps)</text>');
+  });
+
+  it("a NIC scenario sweeping the frame length names the length on each line rate's label", () => {
+    const s = validateScenario({ name: 'pl', experiment: 'pktgen', port: 'nic', sweep: { len: [60, 1514] } });
+    const svg = plotSvg(syntheticDoc(s));
+    expect(svg.match(/<g class="ref-line"/g)).toHaveLength(2);
+    expect(svg).toContain('>10G line rate, 60 B (14.88 Mpps)</text>');
+    expect(svg).toContain(`>10G line rate, 1514 B (${lineRateMpps(10e9, 1514).toFixed(2)} Mpps)</text>`);
+  });
+
+  it("a pipe scenario's plot draws no line rate", () => {
+    const svg = plotSvg(syntheticDoc(validateScenario(good())));
+    expect(svg).not.toContain('ref-line');
+    expect(svg).not.toContain('line rate');
+  });
 });
+
+/** A results document for a scenario's points with made-up figures (no workers: for the plots). */
+function syntheticDoc(s: Scenario): ResultsDoc {
+  const points = expandPoints(s, 2).map(
+    (params, i): PointRecord => ({
+      point: i + 1,
+      params,
+      variant: null,
+      line: lineKeys(s)
+        .map((k) => formatParam(k, paramValue(params, k)))
+        .join(' '),
+      error: null,
+      metrics: makeMetrics({ mpps: i + 1, mppsMin: i, mppsMax: i + 2, packets: 1000, threads: 2, cores: 2 }),
+      intervalMpps: [],
+      cpuThreads: null,
+    }),
+  );
+  return {
+    tool: { name: 'sabnetmap', version: '0' },
+    scenario: s,
+    source: null,
+    command: null,
+    machine: {
+      cpuModel: 'cpu',
+      cores: 2,
+      node: 'v20',
+      platform: 'linux',
+      arch: 'x64',
+      memoryBytes: 1,
+      loadavg: [0, 0, 0],
+    },
+    started: new Date(0).toISOString(),
+    finished: new Date(1000).toISOString(),
+    complete: true,
+    partial: false,
+    plannedPoints: points.length,
+    plot: {
+      file: 'plot.svg',
+      x: s.x,
+      series: s.series ?? null,
+      y: 'mpps',
+      lines: [...new Set(points.map((p) => p.line))],
+      events: null,
+    },
+    points,
+  };
+}
 
 /** A minimal CSV reader for the runner's own output (quoted cells only hold commas and quotes). */
 function parseCsv(text: string): string[][] {
@@ -818,7 +686,11 @@ describe('sabnetmap bench run: bad input', () => {
       { ...good(), sweep: { batch: [1, 2, 'x'] }, series: undefined },
       /^sabnetmap: scenario\.sweep\.batch\[2\]: must be a positive integer, got "x"$/,
     ],
-    ['a NIC as a port', { ...good(), port: 'nic' }, /^sabnetmap: scenario\.port: 'nic' is not a port type/],
+    [
+      'an emulated endpoint on a NIC port',
+      { ...good(), port: 'nic', endpoints: 'emulated->wire', sweep: { batch: [1] }, series: undefined },
+      /^sabnetmap: scenario\.endpoints: 'emulated' is not an endpoint on port 'nic': an emulated NIC is a guest's endpoint/,
+    ],
     [
       'a bad swept direction',
       { ...good(), sweep: { endpoints: ['host->vm'], batch: [1] }, series: undefined },

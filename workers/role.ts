@@ -11,16 +11,28 @@ import { Control, RoleStats, STOP_SENDERS } from '../src/apps/control.js';
 import { type WithThread, withThreadCpu } from '../src/apps/cputime.js';
 import { type Fault, withFault } from '../src/apps/fault.js';
 import { type AppPortDescriptor, openAppPort } from '../src/apps/open.js';
+import {
+  type CaptureOptions,
+  type CaptureResult,
+  captureFrom,
+  type ReplayOptions,
+  type ReplayResult,
+  replayInto,
+} from '../src/apps/pcap-io.js';
 import { type PktGenOptions, runPktGen } from '../src/apps/pktgen.js';
 import type { PktGenRoleResult } from '../src/apps/pktgen-run.js';
+import { wireError } from '../src/apps/session.js';
 import { traced } from '../src/apps/traced.js';
 import { E1000Device, type E1000DeviceDescriptor, type E1000Result } from '../src/emulated/e1000.js';
+import { NetmapError } from '../src/errors.js';
 import type { NotifyPolicy } from '../src/kernel/notify.js';
 import { type LogLevel, setLogLevel } from '../src/log.js';
+import { runWireTask, type WireResult, type WireTask } from '../src/nic/wire-role.js';
 import { GuestPort } from '../src/passthrough/guest.js';
 import { HostileGuest, type HostileOptions } from '../src/passthrough/hostile.js';
 import type { GuestDescriptor, KloopDescriptor } from '../src/passthrough/hypervisor.js';
 import { type KloopResult, runKloopTask } from '../src/passthrough/kloop.js';
+import { createCapture, createCaptureWriter, openCapture } from '../src/pcap/index.js';
 import { Port } from '../src/port.js';
 import { runHostThread, type StopOrderRef } from '../src/stop-order.js';
 
@@ -90,10 +102,54 @@ export interface E1000Task {
   logLevel?: LogLevel;
 }
 
-export type RoleTask = PktGenTask | PeerTask | KloopTask | E1000Task | BridgeTask | HostileTask;
+/** An app replaying a capture into its port (nmreplay). */
+export interface ReplayTask {
+  role: 'replay';
+  port: AppPortDescriptor;
+  file: string;
+  opts: ReplayOptions;
+  notify?: NotifyPolicy;
+  oversubscribed?: boolean;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+/** An app writing what its port receives into a capture (or counting it: out null). */
+export interface CaptureTask {
+  role: 'capture';
+  port: AppPortDescriptor;
+  out: string | null;
+  opts: CaptureOptions;
+  notify?: NotifyPolicy;
+  ctl: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  logLevel?: LogLevel;
+}
+
+export type RoleTask =
+  | PktGenTask
+  | PeerTask
+  | KloopTask
+  | E1000Task
+  | BridgeTask
+  | HostileTask
+  | WireTask
+  | ReplayTask
+  | CaptureTask;
 
 export default async function role(task: RoleTask): Promise<unknown> {
   if (task.logLevel) setLogLevel(task.logLevel);
+  try {
+    return await roleOf(task);
+  } catch (e) {
+    // A worker's error reaches the coordinator as a structured clone, which keeps only the
+    // message of a class of ours: the code goes into the message (see wireError).
+    throw e instanceof NetmapError ? new Error(wireError(e)) : e;
+  }
+}
+
+function roleOf(task: RoleTask): Promise<unknown> | unknown {
   switch (task.role) {
     case 'pktgen':
       return pktgen(task);
@@ -107,6 +163,12 @@ export default async function role(task: RoleTask): Promise<unknown> {
       return runBridgeTask(task);
     case 'hostile':
       return hostile(task);
+    case 'wire':
+      return wire(task);
+    case 'replay':
+      return replay(task);
+    case 'capture':
+      return capture(task);
     default:
       throw new Error(`unknown role ${(task as { role: string }).role}`);
   }
@@ -152,6 +214,51 @@ function hostile(task: HostileTask): WithThread<HostileResult> {
     });
   });
   return { writes: g.writes, kicks: g.kicks, thread };
+}
+
+function replay(task: ReplayTask): WithThread<ReplayResult> {
+  const port = openAppPort(task.port, { notify: task.notify, oversubscribed: task.oversubscribed });
+  const reader = openCapture(task.file);
+  const ctl = new Control(task.ctl);
+  try {
+    ctl.arriveAndWait();
+    const { result, thread } = withThreadCpu('replay', () =>
+      replayInto(port, reader, task.opts, ctl, new RoleStats(task.stats)),
+    );
+    return { ...result, thread };
+  } finally {
+    reader.close();
+    port.close();
+  }
+}
+
+function capture(task: CaptureTask): WithThread<CaptureResult> {
+  const port = openAppPort(task.port, { notify: task.notify });
+  const writer = task.out === null ? createCaptureWriter(new NullSink()) : createCapture(task.out);
+  const ctl = new Control(task.ctl);
+  try {
+    ctl.arriveAndWait();
+    const { result, thread } = withThreadCpu('capture', () =>
+      captureFrom(port, writer, task.opts, ctl, new RoleStats(task.stats)),
+    );
+    return { ...result, thread };
+  } finally {
+    writer.close();
+    port.close();
+  }
+}
+
+/** A byte sink that keeps nothing (a capture role that only counts). */
+class NullSink {
+  readonly name = 'null';
+  write(): void {}
+  close(): void {}
+}
+
+/** A NIC's wire (the hardware): its lanes until its stop level. */
+function wire(task: WireTask): WithThread<WireResult> {
+  const { result, thread } = withThreadCpu('wire', () => runWireTask(task));
+  return { ...result, thread };
 }
 
 function kloop(task: KloopTask): KloopRoleResult {

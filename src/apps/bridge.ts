@@ -19,6 +19,10 @@ import type { NetmapRing } from '../ring.js';
 import { DRAIN_TIMEOUT_MS, StopOrder, type StopOrderRef } from '../stop-order.js';
 import { type Control, RoleStats, STOP_ALL, STOP_FORWARDERS } from './control.js';
 
+/**
+ * Options of a bridge (netmap's bridge): batch, count, spin, poll timeout, zero-copy, and
+ * its place in a chain's stop order.
+ */
 export interface BridgeOptions {
   /** Most slots moved per pass (netmap's burst; default 64). */
   batch?: number;
@@ -34,6 +38,7 @@ export interface BridgeOptions {
   order?: StopOrderRef;
 }
 
+/** What a bridge forwarded: slots, bytes, passes, empty slots, whether it swapped buffers, and for how long. */
 export interface BridgeResult {
   /** Slots forwarded with a payload (a fragmented packet counts once per fragment). */
   packets: number;
@@ -47,6 +52,7 @@ export interface BridgeResult {
   seconds: number;
 }
 
+/** Checks a bridge's options and fills in the defaults; throws EINVAL naming the bad one. */
 export function checkBridgeOptions(o: BridgeOptions): Required<Omit<BridgeOptions, 'order'>> {
   if (o === null || typeof o !== 'object') throw new NetmapError('EINVAL', 'bridge options must be an object');
   const batch = o.batch ?? 64;

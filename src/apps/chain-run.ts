@@ -34,12 +34,15 @@ import { type IntervalReport, runSession, type SessionRole } from './session.js'
 import { writeTrace } from './trace-file.js';
 import type { Traced } from './traced.js';
 
+/** How a chain's links are made: pipes, or one VALE switch per link. */
 export type ChainPort = 'pipe' | 'vale';
+/** A chain's traffic: tx -> rx, or txseq -> rxseq (sequence checks). */
 export type ChainMode = 'tx' | 'txseq';
 
 /** Bridges in a chain: from 1 to this many. */
 export const MAX_CHAIN = 8;
 
+/** Options of runChain: bridges, links, VMs, mode, frame and ring sizes, length of the run, notify policy, trace. */
 export interface ChainRunOptions {
   /** Bridges in the chain (1 to 8; default 4). */
   n?: number;
@@ -79,6 +82,10 @@ export interface ChainRunOptions {
   trace?: string;
 }
 
+/**
+ * One bridge's figures in a chain run: its ports, what it forwarded, and in a VM its
+ * guest's kicks, sleeps and interrupts.
+ */
 export interface ChainBridgeStats {
   /** The bridge's input and output port names. */
   from: string;
@@ -97,11 +104,15 @@ export interface ChainBridgeStats {
   allocBytesPerPacket: number | null;
 }
 
+/** One kloop's figures in a chain run of VMs, with the host port it serves. */
 export interface ChainKloopStats extends KloopResult {
   /** The host port the kloop serves. */
   port: string;
 }
 
+/**
+ * The result of runChain: the chain's parameters, the receiver's rate and counts, each bridge's and kloop's figures.
+ */
 export interface ChainRunResult {
   n: number;
   port: ChainPort;
@@ -195,6 +206,10 @@ function check(o: ChainRunOptions): void {
   }
 }
 
+/**
+ * Runs a chain of bridges (host apps, or each in a guest VM) between a pkt-gen sender and
+ * receiver, in worker threads, and measures it.
+ */
 export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult> {
   check(o);
   const n = o.n ?? 4;

@@ -11,6 +11,7 @@ import { CTL_BYTES, CTL_GO, CTL_READY, CTL_STOP, ST_EPOCH_WORD, ST_FIELDS, STATS
  */
 export const STOP_SENDERS = 1;
 export const STOP_FORWARDERS = 2;
+/** Stop level: receivers drain and stop (every role has stopped). */
 export const STOP_ALL = 3;
 
 /** Called once, in this thread, when its next start barrier opens (see whenGo). */
@@ -25,6 +26,9 @@ export function whenGo(fn: (() => void) | null): void {
   goHook = fn;
 }
 
+/**
+ * A run's control block in shared memory: the start barrier (ready, go) and the two-phase stop flag (STOP_* levels).
+ */
 export class Control {
   readonly sab: SharedArrayBuffer;
   private readonly i32: Int32Array;

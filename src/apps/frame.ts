@@ -8,9 +8,12 @@ export const TS_OFFSET = 48;
 export const MIN_FRAME_LEN = 16;
 export const MIN_SEQ_FRAME_LEN = SEQ_OFFSET + 4;
 
+/** A MAC address: six bytes. */
 export type Mac = readonly [number, number, number, number, number, number];
+/** The broadcast MAC address, ff:ff:ff:ff:ff:ff. */
 export const BROADCAST_MAC: Mac = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 
+/** Parses a MAC address written as six hex bytes with colons ("02:00:00:00:00:01"); throws a RangeError otherwise. */
 export function parseMac(s: string): Mac {
   const parts = s.split(':');
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{1,2}$/.test(p))) {

@@ -5,22 +5,24 @@
 import { availableParallelism, cpus } from 'node:os';
 import { RegionViews } from '../../shm/views.js';
 import { type CountersByName, sumCounters } from '../counters.js';
-import type { E1000DeviceDescriptor, E1000Result } from '../emulated/e1000.js';
-import { checkModeration, emulateNic } from '../emulated/nic.js';
+import type { E1000Result } from '../emulated/e1000.js';
+import { checkModeration } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { checkNotifyPolicy, type NotifyPolicy } from '../kernel/notify.js';
 import { valeCounters } from '../kernel/vale.js';
 import { type LogLevel, logLevel } from '../log.js';
 import { Netmap } from '../netmap.js';
-import { type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
+import type { LineRate } from '../nic/line.js';
 import type { KloopResult } from '../passthrough/kloop.js';
 import type { PortDescriptor, RingCounters } from '../port.js';
 import { createStopOrder, type StopOrderRef } from '../stop-order.js';
 import type { ThreadTrace } from '../trace.js';
 import type { AllocReport } from './alloc.js';
 import { type CpuAccounting, cpuAccounting, type ThreadCpu, type WithThread } from './cputime.js';
+import { appEndpoint, ENDPOINTS, type Endpoint, type HostThread } from './endpoint.js';
 import { checkFault, type Fault } from './fault.js';
 import type { Mac } from './frame.js';
+import { runNicPktGen } from './nic-run.js';
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
 import { type IntervalReport, runSession } from './session.js';
@@ -29,14 +31,24 @@ import { writeTrace } from './trace-file.js';
 export type { IntervalReport } from './session.js';
 export { median } from './session.js';
 
+/** What a pkt-gen pair runs: tx -> rx, txseq -> rxseq (sequence checks), or ping <-> pong (round trips). */
 export type PairMode = 'tx' | 'txseq' | 'ping';
-/** Who runs an app: a host app, a guest VM with passthrough, or a guest VM behind an emulated NIC. */
-export type Endpoint = 'host' | 'guest' | 'emulated';
-export const ENDPOINTS: readonly Endpoint[] = ['host', 'guest', 'emulated'];
+export { ENDPOINTS, type Endpoint } from './endpoint.js';
 
+/**
+ * Options of runPktGenPair: the port, who sends and receives, mode, frame and ring sizes,
+ * length of the run, notify policy, trace.
+ */
 export interface PktGenRunOptions {
-  /** pipe: pipe0{ -> pipe0}; vale: vale0:a -> vale0:b (copies through the switch). */
-  port?: 'pipe' | 'vale';
+  /**
+   * pipe: pipe0{ -> pipe0}; vale: vale0:a -> vale0:b (copies through the switch); nic: one
+   * app on nic0 (--tx or --rx) and the NIC's wire at `line` on the other side (nic-run.ts).
+   */
+  port?: 'pipe' | 'vale' | 'nic';
+  /** nic: the wire's line rate (default 10G). */
+  line?: LineRate;
+  /** nic: attach the NIC to this VALE switch (vale-ctl -a); the app then runs on its port `a`. */
+  attach?: string;
   /** tx: tx -> rx; txseq: txseq -> rxseq; ping: ping <-> pong. */
   mode?: PairMode;
   len?: number;
@@ -80,6 +92,10 @@ export interface PktGenRunOptions {
   trace?: string;
 }
 
+/**
+ * The result of runPktGenPair: the rate (median of the intervals and its spread), counts,
+ * round trips, notifications and CPU per thread.
+ */
 export interface PktGenRunResult {
   port: string;
   mode: PairMode;
@@ -170,14 +186,41 @@ function portLine(name: string, d: PortDescriptor): { index: number; name: strin
   return { index: d.type === 'vale' ? d.portIndex : 0, name: name.split(':')[1], counters: valeCounters(d.kmem) };
 }
 
-export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRunResult> {
-  const mode = o.mode ?? 'tx';
+/** A pair run's sizes and end with their defaults, and the options every pkt-gen app of it shares. */
+export function pairBasics(o: PktGenRunOptions): {
+  len: number;
+  batch: number;
+  ring: number;
+  count: number;
+  seconds: number;
+  common: Omit<PktGenOptions, 'mode'>;
+} {
   const len = o.len ?? 60;
   const batch = o.batch ?? 64;
   const ring = o.ring ?? 1024;
   const count = o.count ?? 0;
   const seconds = o.seconds ?? (count > 0 ? 0 : 3);
   if (seconds === 0 && count === 0) throw new NetmapError('EINVAL', 'give seconds or count: a run needs an end');
+  const common = {
+    len,
+    batch,
+    count,
+    spinUs: o.spinUs ?? 0,
+    pauseUs: o.pauseUs,
+    pauseEvery: o.pauseEvery,
+    seed: o.seed,
+  };
+  return { len, batch, ring, count, seconds, common };
+}
+
+/**
+ * Runs netmap's pkt-gen as a sender and a receiver in worker threads over a pipe, a VALE
+ * switch or a NIC port, and measures them.
+ */
+export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRunResult> {
+  if (o.port === 'nic') return runNicPktGen(o);
+  const mode = o.mode ?? 'tx';
+  const { len, batch, ring, count, seconds, common } = pairBasics(o);
   const txWho = o.tx ?? 'host';
   const rxWho = o.rx ?? 'host';
   for (const [what, v] of [
@@ -208,15 +251,6 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const a = txPorts[0];
   const b = nm.register(port === 'vale' ? 'vale0:b' : 'pipe0}', { ringSize: ring });
   const [txMode, rxMode] = ROLES[mode];
-  const common = {
-    len,
-    batch,
-    count,
-    spinUs: o.spinUs ?? 0,
-    pauseUs: o.pauseUs,
-    pauseEvery: o.pauseEvery,
-    seed: o.seed,
-  };
   // Validate here first: a bad option is a clear error, not a worker crash.
   checkPktGenOptions({ mode: txMode, ...common }, RegionViews.kernel(a.mem, a.kmem).bufSize);
   const level = o.logLevel ?? logLevel();
@@ -230,23 +264,16 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   // An emulated endpoint runs it on the guest's own port over an e1000 NIC and adds the
   // device thread.
   // Every host thread, in path order (the senders' endpoints are made first).
-  const hostThreads: Array<
-    { role: 'kloop'; kloop: KloopDescriptor } | { role: 'e1000'; device: E1000DeviceDescriptor }
-  > = [];
+  const hostThreads: HostThread[] = [];
   /** Each host thread's name in the CPU accounting: what it is and the host port it serves. */
   const hostNames: string[] = [];
   const endpoint = (d: PortDescriptor, who: Endpoint): AppPortDescriptor => {
-    if (who === 'host') return d;
-    if (who === 'emulated') {
-      const nic = emulateNic(d, { moderation: o.moderation });
-      hostThreads.push({ role: 'e1000', device: nic.device });
-      hostNames.push(`e1000 ${d.name}`);
-      return nic.guest;
+    const e = appEndpoint(d, who, { moderation: o.moderation });
+    if (e.host !== null) {
+      hostThreads.push(e.host);
+      hostNames.push(e.hostName);
     }
-    const pt = passThrough(d);
-    hostThreads.push({ role: 'kloop', kloop: pt.kloop });
-    hostNames.push(`kloop ${d.name}`);
-    return pt.guest;
+    return e.port;
   };
   if (o.moderation !== undefined) checkModeration(o.moderation);
   const notify = checkNotifyPolicy(o.notify ?? 'asleep');

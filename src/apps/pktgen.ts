@@ -12,9 +12,12 @@ import { spinIterations } from '../spin.js';
 import { type Control, RoleStats, STOP_ALL, STOP_SENDERS } from './control.js';
 import { BROADCAST_MAC, type Mac, MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN, SEQ_OFFSET, writeFrame } from './frame.js';
 
+/** pkt-gen's modes: tx, rx, txseq, rxseq (sequence numbers checked), ping, pong. */
 export const PKTGEN_MODES = ['tx', 'rx', 'txseq', 'rxseq', 'ping', 'pong'] as const;
+/** One of PKTGEN_MODES. */
 export type PktGenMode = (typeof PKTGEN_MODES)[number];
 
+/** Options of runPktGen, one pkt-gen app on a port: mode, frame length, batch, count, spin, poll timeout, pauses. */
 export interface PktGenOptions {
   mode: PktGenMode;
   /** Frame length in bytes (default 60). */
@@ -45,6 +48,10 @@ export interface PktGenOptions {
   seed?: number;
 }
 
+/**
+ * What one pkt-gen app did: packets, bytes, syncs that moved packets, sequence gaps and
+ * reorders, empty slots, round trips.
+ */
 export interface PktGenResult {
   mode: PktGenMode;
   packets: number;

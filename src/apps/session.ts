@@ -7,10 +7,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TransferListItem } from 'node:worker_threads';
 import { ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
-import { NetmapError } from '../errors.js';
+import { NetmapError, type NetmapErrorCode } from '../errors.js';
 import { RolePool } from '../roles.js';
 import { Control, RoleStats, STOP_ALL, STOP_FORWARDERS, STOP_SENDERS } from './control.js';
 
+/** One report interval of a measured run: when it ended, packets and bytes, rates and the average batch. */
 export interface IntervalReport {
   /** Seconds since the go, at the end of the interval. */
   t: number;
@@ -188,11 +189,23 @@ function aborted(signal: AbortSignal, cleanup: Array<() => void>): Promise<void>
   });
 }
 
-/** A role's error, prefixed with the role's name when it has one (a NetmapError keeps its code). */
+/** How a worker role sends a NetmapError (a clone keeps only the message): `NetmapError[CODE] message`. */
+export function wireError(e: NetmapError): string {
+  return `NetmapError[${e.code}] ${e.message}`;
+}
+const WIRED = /^NetmapError\[(E[A-Z]+)\] ([\s\S]*)$/;
+
+/**
+ * A role's error, prefixed with the role's name when it has one. A NetmapError keeps its
+ * code, also one that came from a worker (wireError): the CLI then reports bad input (a
+ * truncated capture) as bad input, exit 2, not as a crash.
+ */
 function roleError(e: unknown, name: string | undefined): unknown {
-  if (name === undefined) return e;
-  const msg = `${name}: ${e instanceof Error ? e.message : String(e)}`;
-  return e instanceof NetmapError ? new NetmapError(e.code, msg) : new Error(msg, { cause: e });
+  const m = e instanceof Error ? WIRED.exec(e.message) : null;
+  const err = m !== null ? new NetmapError(m[1] as NetmapErrorCode, m[2]) : e;
+  if (name === undefined) return err;
+  const msg = `${name}: ${err instanceof Error ? err.message : String(err)}`;
+  return err instanceof NetmapError ? new NetmapError(err.code, msg) : new Error(msg, { cause: e });
 }
 
 export function median(sorted: readonly number[]): number {

@@ -1,6 +1,7 @@
 /** Text reports in pkt-gen's spirit. */
 
 import type { CpuAccounting } from '../apps/cputime.js';
+import type { NicRunResult } from '../apps/nic-run.js';
 import type { IntervalReport, PktGenRunResult } from '../apps/pktgen-run.js';
 import type { StressResult } from '../apps/stress.js';
 
@@ -27,10 +28,23 @@ export function formatPktGenHeader(o: {
   seconds: number;
   count?: number;
   spinUs?: number;
+  /** NIC runs: the line rate, which side the app is on, and who runs it. */
+  line?: string;
+  nicDir?: 'tx' | 'rx';
+  nicWho?: string;
+  attach?: string;
 }): string {
   const pair = o.mode === 'ping' ? 'ping <-> pong' : o.mode === 'txseq' ? 'txseq -> rxseq' : 'tx -> rx';
   const span = [o.count ? `${o.count} packets` : '', o.seconds ? `${o.seconds} s` : ''].filter(Boolean).join(' or ');
-  return `pkt-gen ${pair} over ${o.port === 'vale' ? 'vale0:a -> vale0:b' : 'pipe0{ -> pipe0}'}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, spin ${o.spinUs ?? 0} us, ${span}\n`;
+  const path =
+    o.port === 'vale'
+      ? 'vale0:a -> vale0:b'
+      : o.port === 'nic'
+        ? o.nicDir === 'rx'
+          ? `a ${o.line} wire -> nic0 ${o.attach ? `-> ${o.attach} -> ${o.attach}:a ` : ''}(${o.nicWho})`
+          : `${o.attach ? `${o.attach}:a -> ${o.attach} -> ` : ''}nic0 (${o.nicWho}) -> a ${o.line} wire`
+        : 'pipe0{ -> pipe0}';
+  return `pkt-gen ${pair} over ${path}: len ${o.len}, batch ${o.batch}, ring ${o.ring}, spin ${o.spinUs ?? 0} us, ${span}\n`;
 }
 
 export function formatPktGenInterval(iv: IntervalReport): string {
@@ -57,6 +71,18 @@ export function formatPktGenSummary(r: PktGenRunResult): string {
     );
   }
   if (r.valeCtl) lines.push(formatValeCtl(r.valeCtl).trimEnd());
+  const nic = r as Partial<NicRunResult>;
+  if (nic.wire !== undefined && nic.lineRateMpps !== undefined) {
+    for (const l of nic.wire.lanes.filter((x) => x.frames + x.missed > 0)) {
+      lines.push(
+        `wire ${l.name}: ${f(l.mpps)} Mpps over the run, line rate ${f(nic.lineRateMpps)} Mpps (${nic.line}, ${r.len} B); ` +
+          `measured ${f(r.mpps)} Mpps = ${f((nic.ofLineRate ?? 0) * 100, 1)}% of line rate; missed ${l.missed}; ` +
+          (l.behindMs > 1
+            ? `the wire fell behind for ${f(l.behindMs, 1)} ms (it could not keep up)`
+            : 'the wire kept up'),
+      );
+    }
+  }
   if (r.rtt) {
     lines.push(
       `RTT: min ${f(r.rtt.min)} us, median ${f(r.rtt.median)} us, p99 ${f(r.rtt.p99)} us over ${r.rtt.count} round trips`,

@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { runFlagship } from '../../bench/flagship.js';
 import { formatMicro, runMicroBench } from '../../bench/micro.js';
 import { runPeersBench } from '../../bench/peers.js';
@@ -21,13 +20,18 @@ import { formatTable, partialLine } from '../../bench/report.js';
 import { runScenario } from '../../bench/runner.js';
 import { builtinScenarios, loadScenario } from '../../bench/scenario.js';
 import { ISOLATION_GUESTS, type IsolationGuest, runIsolation } from '../apps/isolation.js';
+import type { NicRunResult } from '../apps/nic-run.js';
 import { ENDPOINTS, type Endpoint, runPktGenPair } from '../apps/pktgen-run.js';
 import { runStress, STRESS_DIRECTIONS, STRESS_PORTS, type StressResult } from '../apps/stress.js';
 import { MAX_MODERATION } from '../emulated/nic.js';
 import { NetmapError } from '../errors.js';
 import { NOTIFY_POLICIES, type NotifyPolicy } from '../kernel/notify.js';
-import { LOG_LEVELS, type LogLevel, setLogLevel } from '../log.js';
+import { LOG_LEVELS } from '../log.js';
+import { LINE_RATES, type LineRate } from '../nic/line.js';
 import { packageRoot } from '../paths.js';
+import { isInt, num, type Opts, parse, parseWithArgs, UsageError } from './args.js';
+import { BENCH_PIPELINE_HELP, benchPipeline } from './bench-pipeline.js';
+import { benchVxlanCommand } from './bench-vxlan.js';
 import { startDemoServer } from './demo.js';
 import {
   formatPeers,
@@ -38,11 +42,9 @@ import {
   formatStressRow,
 } from './format.js';
 import { formatIsolation } from './isolation-format.js';
-
-/** A usage error: the message names the problem; the CLI exits with 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { LB_HELP, lbCommand } from './lb.js';
+import { captureCommand, replayCommand } from './replay.js';
+import { switchCommand } from './switch.js';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report one. */
 const EXIT_INTERRUPTED = 130;
@@ -130,19 +132,41 @@ commands:
                host->guest|guest->guest|host->host|all (all)] [--transitions N per direction
                (1000000)] [--seed S (1)] [--notify P] [--json]; exit 1 if a direction fails or stalls
   bench peers  the same packets over postMessage, postMessage batches, ringbuf.js and a pipe
-  bench run    run a scenario (a JSON file, or a built-in name) and write a report
+${BENCH_PIPELINE_HELP}  bench run    run a scenario (a JSON file, or a built-in name) and write a report
   bench micro  tinybench timings of the hot primitives (copies, slot fill, lookup, Atomics)
   start        the flagship run (what npm start runs, under a minute): host vs passthrough vs
                emulated-NIC guests on a pipe and VALE at batch 64, the peers, a report
                [--seconds S per point (2)] [--out DIR]
-  demo         the teaching demo: serves the page built in dist/demo (npm run build) on
+${LB_HELP}  demo         the teaching demo: serves the page built in dist/demo (npm run build) on
                http://127.0.0.1:<a free port>/ with the headers SharedArrayBuffer needs, prints
                'demo: URL', until Ctrl-C (exit 130): [--port N (0: a free one)] [--host H (127.0.0.1)]
+  replay FILE  netmap's nmreplay: a pcap or pcapng capture into a port: [--port pipe|vale|nic (pipe)]
+               [--tx host|guest|emulated (host)] [--timing recorded|fast (recorded)]
+               [--rate N(pps|bps, k/M/G), e.g. 1Mpps, 100Mbps] [--speedup X (recorded timing)]
+               [--loop N (1; 0: until Ctrl-C)] [--out FILE: what arrives at the other end
+               (pipe0}, vale0:b, or nic0's wire), pcap or .pcapng] [--line R (nic)] [--json];
+               frames longer than a buffer go as NS_MOREFRAG chains
+  capture      a monitor on switch vale0 records what crosses it while traffic runs (pkt-gen
+               vale0:a -> vale0:b, or --replay FILE into vale0:a): --out FILE [--watch a|b|switch
+               (switch)] [--count N] [--seconds S (3)] [--len N] [--json]; frames the monitor
+               could not keep up with are counted, never waited for
+  switch       a VALE switch with a VXLAN port per remote host, until Ctrl-C: SWITCH --vxlan ADDR:PORT
+               --remote NAME=ADDR:PORT[,vni=N] ... [--mtu N] [--json-stats S] (switch --help)
+  bench vxlan  TCP between two network namespaces through the switch and through a Linux
+               bridge (root): [--mb N (100)] [--runs N (1)] [--mtu N (1500)] [--json]
   help         this text (also --help, -h)
   --version    the version (also -v)
 
 pkt-gen options:
-  --port pipe|vale       a pipe (pipe0{ -> pipe0}) or a VALE switch (vale0:a -> vale0:b)
+  --port pipe|vale|nic   a pipe (pipe0{ -> pipe0}), a VALE switch (vale0:a -> vale0:b), or a NIC
+                         (nic0) whose wire runs at --line: with --tx WHO the app sends and the
+                         wire sinks, with --rx WHO the wire generates and the app receives
+                         (WHO: host or guest); --json adds lineRateMpps and the wire's figures
+  --line 1G|10G|25G|40G|100G
+                         the NIC's line rate, counting preamble, gap and FCS (10G: 14.88 Mpps
+                         at 60 B) (10G)
+  --attach valeX         --port nic: attach nic0 to switch valeX (vale-ctl -a valeX:nic0); the app
+                         runs on valeX:a and its frames cross the switch to and from the wire
   --mode tx|txseq|ping   tx -> rx, txseq -> rxseq (sequence checks), ping <-> pong (RTT)
   --len N                frame length in bytes (60)
   --batch N              slots per sync (64)
@@ -182,57 +206,10 @@ common:
   --log-level L          ${LOG_LEVELS.join('|')} (silent)
 `;
 
-type Opts = Record<string, string | boolean | undefined>;
-
-function num(opts: Opts, name: string, dflt: number, check: (v: number) => boolean, what: string): number {
-  const raw = opts[name];
-  if (raw === undefined) return dflt;
-  const v = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(v) || !check(v)) {
-    throw new UsageError(`--${name} must be ${what}, got '${raw}'`);
-  }
-  return v;
-}
-const isInt = (v: number) => Number.isInteger(v);
-
-function parse(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): Opts {
-  return parseWithArgs(argv, options, 0).opts;
-}
-
-/** Like parse, with up to `maxArgs` positional arguments. */
-function parseWithArgs(
-  argv: string[],
-  options: Record<string, { type: 'string' | 'boolean' }>,
-  maxArgs: number,
-): { opts: Opts; args: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: { ...options, 'log-level': { type: 'string' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: true,
-    });
-    if (positionals.length > maxArgs) throw new UsageError(`unexpected argument '${positionals[maxArgs]}'`);
-    const level = values['log-level'];
-    if (level !== undefined) {
-      if (!(LOG_LEVELS as readonly string[]).includes(level as string)) {
-        throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${level}'`);
-      }
-      setLogLevel(level as LogLevel);
-    }
-    return { opts: values as Opts, args: positionals };
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    const msg = (e as Error).message;
-    const ambiguous = /Option '(--[\w-]+)' argument is ambiguous/.exec(msg);
-    if (ambiguous) throw new UsageError(`${ambiguous[1]}: write a value that starts with '-' as ${ambiguous[1]}=VALUE`);
-    // node:util's messages run over several sentences and lines; keep the first.
-    throw new UsageError(msg.split('\n')[0].split('. ')[0].replace(/\.$/, ''));
-  }
-}
-
 const PKTGEN_FLAGS = {
   port: { type: 'string' },
+  line: { type: 'string' },
+  attach: { type: 'string' },
   mode: { type: 'string' },
   len: { type: 'string' },
   batch: { type: 'string' },
@@ -293,6 +270,9 @@ function pairThreads(senders: number, a: Endpoint, b: Endpoint): number {
 async function pktgen(argv: string[]): Promise<void> {
   const o = parse(argv, PKTGEN_FLAGS);
   if (o.help) return void process.stdout.write(HELP);
+  if (o.port === 'nic') return pktgenNic(o);
+  if (o.line !== undefined) throw new UsageError('--line is for --port nic');
+  if (o.attach !== undefined) throw new UsageError('--attach is for --port nic');
   const port = portType(o);
   const mode = (o.mode as string | undefined) ?? 'tx';
   if (mode !== 'tx' && mode !== 'txseq' && mode !== 'ping') {
@@ -341,6 +321,74 @@ async function pktgen(argv: string[]): Promise<void> {
     onStart: json ? undefined : () => process.stdout.write(formatPktGenHeader(opts)),
     onInterval: json ? undefined : (iv) => process.stdout.write(formatPktGenInterval(iv)),
   });
+  if (json) {
+    const { intervals: _i, ...rest } = r;
+    process.stdout.write(`${JSON.stringify(rest)}\n`);
+  } else {
+    process.stdout.write(formatPktGenSummary(r));
+  }
+}
+
+/** pkt-gen --port nic: one app on nic0 (--tx WHO: the wire sinks; --rx WHO: the wire generates). */
+async function pktgenNic(o: Opts): Promise<void> {
+  const line = (o.line as string | undefined) ?? '10G';
+  if (!(LINE_RATES as readonly string[]).includes(line)) {
+    throw new UsageError(`--line must be ${LINE_RATES.join(', ')}; got '${line}'`);
+  }
+  if ((o.tx === undefined) === (o.rx === undefined)) {
+    throw new UsageError(
+      '--port nic runs one app: give --tx host|guest (the wire sinks) or --rx host|guest (the wire generates)',
+    );
+  }
+  const dir = o.tx !== undefined ? 'tx' : 'rx';
+  const who = o[dir] as string;
+  if (who !== 'host' && who !== 'guest')
+    throw new UsageError(`--${dir} must be host or guest with --port nic; got '${who}'`);
+  for (const flag of ['senders', 'moderation'] as const) {
+    if (o[flag] !== undefined) throw new UsageError(`--${flag} does not apply to --port nic`);
+  }
+  const mode = (o.mode as string | undefined) ?? 'tx';
+  if (mode !== 'tx' && mode !== 'txseq')
+    throw new UsageError(`--mode must be tx or txseq with --port nic, got '${mode}'`);
+  const count = num(o, 'count', 0, (v) => isInt(v) && v >= 0, 'a non-negative integer');
+  const attach = o.attach as string | undefined;
+  if (attach !== undefined && !/^vale[A-Za-z0-9_]*$/.test(attach)) {
+    throw new UsageError(`--attach needs a VALE switch name (valeX), got '${attach}'`);
+  }
+  const threads = 2 + (who === 'guest' ? 1 : 0);
+  const opts = {
+    port: 'nic' as const,
+    line: line as LineRate,
+    attach,
+    mode: mode as 'tx' | 'txseq',
+    len: num(o, 'len', 60, isInt, 'an integer'),
+    batch: num(o, 'batch', 64, (v) => isInt(v) && v >= 1, 'a positive integer'),
+    ring: num(o, 'ring', 1024, isInt, 'an integer'),
+    seconds: num(o, 'seconds', count > 0 ? 0 : 3, (v) => v >= 0 && v <= 3600, 'a number of seconds from 0 to 3600'),
+    count,
+    spinUs: num(
+      o,
+      'spin-us',
+      threads <= availableParallelism() ? 200 : 0,
+      (v) => v >= 0 && v <= 1e7,
+      'a number of microseconds from 0 to 1e7',
+    ),
+    reportMs: num(o, 'report-ms', 1000, (v) => v >= 10, 'at least 10'),
+    [dir]: who as Endpoint,
+    lingerUs: num(o, 'linger-us', 1000, (v) => v >= 0 && v <= 1e7, 'a number of microseconds from 0 to 1e7'),
+    busyWait: o['busy-wait'] === true,
+    notify: notifyPolicy(o),
+  };
+  if (opts.seconds === 0 && count === 0) throw new UsageError('--seconds 0 needs --count');
+  const json = o.json === true;
+  stoppable = true;
+  const header = { ...opts, nicDir: dir as 'tx' | 'rx', nicWho: who };
+  const r = (await runPktGenPair({
+    ...opts,
+    signal: stop.signal,
+    onStart: json ? undefined : () => process.stdout.write(formatPktGenHeader(header)),
+    onInterval: json ? undefined : (iv) => process.stdout.write(formatPktGenInterval(iv)),
+  })) as NicRunResult;
   if (json) {
     const { intervals: _i, ...rest } = r;
     process.stdout.write(`${JSON.stringify(rest)}\n`);
@@ -648,14 +696,19 @@ export async function main(argv: string[]): Promise<number> {
           return 0;
         }
         if (rest[0] === 'run') return await benchRun(rest.slice(1));
+        if (rest[0] === 'vxlan') return await benchVxlanCommand(rest.slice(1));
         if (rest[0] === 'micro') {
           await benchMicro(rest.slice(1));
           return 0;
         }
+        if (rest[0] === 'pipeline') {
+          await benchPipeline(rest.slice(1), HELP);
+          return 0;
+        }
         throw new UsageError(
           rest[0] === undefined
-            ? 'bench needs a subcommand: peers, run, micro'
-            : `unknown benchmark '${rest[0]}' (peers, run, micro)`,
+            ? 'bench needs a subcommand: peers, run, micro, vxlan, pipeline'
+            : `unknown benchmark '${rest[0]}' (peers, run, micro, vxlan, pipeline)`,
         );
       case 'ping':
         await ping(rest);
@@ -667,8 +720,21 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case 'stress':
         return await stress(rest);
+      case 'switch':
+        return await switchCommand(rest);
       case 'demo':
         return await demo(rest);
+      case 'lb':
+        await lbCommand(rest, HELP);
+        return 0;
+      case 'replay':
+        stoppable = true;
+        await replayCommand(rest, stop.signal, HELP);
+        return interrupted ? EXIT_INTERRUPTED : 0;
+      case 'capture':
+        stoppable = true;
+        await captureCommand(rest, stop.signal, HELP);
+        return interrupted ? EXIT_INTERRUPTED : 0;
       case undefined:
       case 'help':
       case '--help':
@@ -682,7 +748,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       default:
         throw new UsageError(
-          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, start, demo, help, --version)`,
+          `unknown command '${cmd}' (pkt-gen, ping, isolation, stress, bench peers, bench run, bench micro, bench vxlan, bench pipeline, start, demo, lb, switch, replay, capture, help, --version)`,
         );
     }
   } catch (e) {

@@ -101,6 +101,10 @@ export type E1000Result = E1000Counters & { host: RingCounters[] };
 const TX_BUF_BYTES = 65536;
 const LEN_MASK = 0xffff;
 
+/**
+ * The emulated e1000 NIC's device thread with its netmap back-end, as QEMU runs them:
+ * copies packets between the guest's descriptors and a host port, raising interrupts.
+ */
 export class E1000Device {
   /** The netmap back-end: a netmap user of the host port, like QEMU's. */
   readonly host: Port;

@@ -12,6 +12,7 @@ import { createRingPairMemory, PAIR_RX_RING } from '../kernel/kring.js';
 import { type E1000GuestDescriptor, e1kDescWord } from './driver.js';
 import type { E1000DeviceDescriptor } from './e1000.js';
 
+/** Options of emulateNic: the interrupt moderation. */
 export interface EmulateOptions {
   /** Interrupt moderation: at most one interrupt per this many completions (default 1). */
   moderation?: number;

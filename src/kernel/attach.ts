@@ -42,6 +42,10 @@ export interface PortAttachment {
   counters?(): Record<string, number>;
 }
 
+/**
+ * A port type the kernel can attach (registerPortType): the bells and kernel memory its
+ * descriptors carry, and how it attaches one in a thread.
+ */
 export interface PortType {
   /** Bells a descriptor of this type carries (pipes: one per end). */
   bells(region: RegionViews): number;
@@ -66,16 +70,16 @@ export function portBell(desc: BaseDescriptor): SharedArrayBuffer {
 }
 
 /**
- * The kernel's views of a host port (pipe, VALE) that a hypervisor backs a guest's NIC
+ * The kernel's views of a host port (pipe, VALE, a NIC) that a hypervisor backs a guest's NIC
  * with; anything else (a guest's own port) is refused. The geometry is the kernel's: the
  * region's own header may have been scribbled by a guest.
  */
 export function hostRegion(desc: PortDescriptor): RegionViews {
   const d = desc as BaseDescriptor | null;
-  if (d?.type !== 'pipe' && d?.type !== 'vale') {
+  if (d?.type !== 'pipe' && d?.type !== 'vale' && d?.type !== 'nic') {
     throw new NetmapError(
       'EINVAL',
-      `${d?.name} is not a host port: a guest's port cannot back a guest's NIC (pipe, VALE only)`,
+      `${d?.name} is not a host port: a guest's port cannot back a guest's NIC (pipe, VALE, NIC only)`,
     );
   }
   try {
@@ -238,14 +242,27 @@ function reinitRing(r: RegionViews, kr: KRing): void {
   r.i32[h + RING_TAIL] = kr.hwtail;
 }
 
-// The kernel's own port types. pipe.ts and vale.ts import only types from here, so this
+import { nicPortType } from './nic.js';
+// The kernel's own port types. pipe.ts, vale.ts and nic.ts import only types from here, so this
 // is no import cycle at run time.
 import { type PipeDescriptor, pipePortType } from './pipe.js';
 import { type ValeDescriptor, valePortType } from './vale.js';
 
 export type { PipeDescriptor, ValeDescriptor };
+
+/**
+ * A NIC port's descriptor (its port type, the driver, registers from src/nic/): its rings,
+ * buffers and kernel memory (where the NIC's hardware block is), and its user's bell.
+ */
+export interface NicDescriptor extends BaseDescriptor {
+  type: 'nic';
+  ifIndex: 0;
+  bells: [SharedArrayBuffer];
+}
+
 /** A host port's descriptor: what Netmap.register hands out. */
-export type PortDescriptor = PipeDescriptor | ValeDescriptor;
+export type PortDescriptor = PipeDescriptor | ValeDescriptor | NicDescriptor;
 
 registerPortType('pipe', pipePortType);
 registerPortType('vale', valePortType);
+registerPortType('nic', nicPortType);

@@ -26,6 +26,8 @@ import {
   SW_ID,
   SW_MAGIC,
   SW_MAGIC_WORD,
+  SW_MON_ALL,
+  SW_MONITOR,
   SW_PORTS,
   VALE_MAX_PORTS,
 } from '../../shm/layout.js';
@@ -85,6 +87,28 @@ export class ValeSwitch {
 
   constructor(readonly name: string) {
     owners.set(this.swmem, this);
+  }
+
+  /**
+   * Makes port `monitor` this switch's monitor: from now on every sender also copies to it
+   * the frames sent by or delivered to port `watched` (null: every frame through the
+   * switch), counting as its drops what does not fit. One monitor per switch (EBUSY).
+   */
+  setMonitor(monitor: number, watched: number | null): void {
+    this.reap();
+    const m = Atomics.load(this.sw, SW_MONITOR);
+    if (m !== 0 && this.ports[(m & 0xffff) - 1] !== null) {
+      throw new NetmapError('EBUSY', `${this.name} has a monitor already (${this.ports[(m & 0xffff) - 1]?.name})`);
+    }
+    const w = watched === null ? SW_MON_ALL : watched + 1;
+    Atomics.store(this.sw, SW_MONITOR, ((w << 16) | (monitor + 1)) >>> 0);
+    Atomics.add(this.sw, SW_GENERATION, 1);
+  }
+
+  /** The index of port `portName`, or -1. */
+  indexOf(portName: string): number {
+    this.reap();
+    return this.ports.findIndex((p) => p?.name === portName);
   }
 
   /** The memory of port `serial` if it is on the switch now (the namespace's thread reads it directly). */
@@ -345,6 +369,11 @@ export function releaseSwitchView(v: SwitchView, h: ValeSwitchHandle): void {
 /** Marks port `index` gone (its last user closed it, in any thread); the namespace reaps it. */
 export function leaveSwitch(swmem: SharedArrayBuffer, index: number): void {
   const sw = new Int32Array(swmem);
+  // A monitor port that goes takes its monitor with it; so does the port it watched.
+  const m = Atomics.load(sw, SW_MONITOR);
+  if (m !== 0 && ((m & 0xffff) - 1 === index || (m >>> 16) - 1 === index)) {
+    Atomics.compareExchange(sw, SW_MONITOR, m, 0);
+  }
   Atomics.store(sw, SW_PORTS + index, 0);
   Atomics.add(sw, SW_GENERATION, 1);
 }

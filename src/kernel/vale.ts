@@ -15,6 +15,8 @@ import {
   SLOT_WORDS,
   SW_LEARN,
   SW_LEARN_ENTRIES,
+  SW_MON_ALL,
+  SW_MONITOR,
   VALE_COUNTER_NAMES,
   VALE_MAX_PORTS,
   VC_BAD,
@@ -40,6 +42,8 @@ import {
 const TX_RING = PAIR_TX_RING;
 const ETH_MIN = 14;
 const ALL_PORTS = -2;
+/** deliver()'s destination for the monitor: the packets `this.mon` marks. */
+const MONITOR = -3;
 const BUF_CHANGED_HI = NS_BUF_CHANGED << 16;
 const VALE_PORTS = VALE_MAX_PORTS;
 
@@ -57,6 +61,9 @@ export interface ValeDescriptor extends BaseDescriptor {
   switch: ValeSwitchHandle;
 }
 
+/**
+ * A VALE port's counters (VC_* by name: rx, tx, drops, floods, bad, lockSpins, revoked) read from its kernel memory.
+ */
 export function valeCounters(kmem: SharedArrayBuffer): Record<string, number> {
   const f = new Float64Array(kmem);
   const cb = valeCounterBase();
@@ -102,6 +109,8 @@ class ValeTx implements SyncBackend {
   private readonly first: Int32Array;
   private readonly frags: Int32Array;
   private readonly dest: Int32Array;
+  /** Packets of the batch the monitor gets (1), made once. */
+  private readonly mon: Uint8Array;
   private readonly me: DestPort;
   /**
    * The switch as this thread sees it, with every port's memory: a JS-private field, so
@@ -119,6 +128,7 @@ class ValeTx implements SyncBackend {
     this.first = new Int32Array(n);
     this.frags = new Int32Array(n);
     this.dest = new Int32Array(n);
+    this.mon = new Uint8Array(n);
     this.me = new DestPort(me);
   }
 
@@ -246,9 +256,12 @@ class ValeTx implements SyncBackend {
   /** Pass 2: per destination, lease, copy outside the lock, complete in order. */
   private forward(kr: KRing, count: number): void {
     const ports = this.#view.ports;
+    // One load: a switch with no monitor pays nothing more.
+    const m = Atomics.load(this.#view.sw, SW_MONITOR);
+    const monIndex = m === 0 ? -1 : (m & 0xffff) - 1;
     for (let d = 0; d < this.#view.top; d++) {
       const dp = ports[d];
-      if (dp === null || d === this.index) continue;
+      if (dp === null || d === this.index || d === monIndex) continue;
       let need = 0;
       let pkts = 0;
       for (let i = 0; i < count; i++) {
@@ -267,6 +280,31 @@ class ValeTx implements SyncBackend {
       }
       this.deliver(kr, dp, d, count, need, pkts);
     }
+    if (monIndex >= 0 && monIndex !== this.index) this.toMonitor(kr, count, m >>> 16, monIndex);
+  }
+
+  /**
+   * The monitor's copies: every packet (the whole switch), or those this port sent or
+   * that went to the watched port. What does not fit is the monitor's drops: the
+   * forwarding path never waits for it.
+   */
+  private toMonitor(kr: KRing, count: number, watched: number, monIndex: number): void {
+    const dp = this.#view.ports[monIndex];
+    if (dp === null || dp.r.bufSize !== kr.r.bufSize) return;
+    const all = watched === SW_MON_ALL || watched - 1 === this.index;
+    const w = watched - 1;
+    let need = 0;
+    let pkts = 0;
+    for (let i = 0; i < count; i++) {
+      const t = this.dest[i];
+      const take = all || t === w || (t === ALL_PORTS && w !== monIndex);
+      this.mon[i] = take ? 1 : 0;
+      if (take) {
+        need += this.frags[i];
+        pkts++;
+      }
+    }
+    if (pkts > 0) this.deliver(kr, dp, MONITOR, count, need, pkts);
   }
 
   private deliver(kr: KRing, dp: DestPort, d: number, count: number, need: number, pkts: number): void {
@@ -282,7 +320,7 @@ class ValeTx implements SyncBackend {
     } else {
       for (let i = 0; i < count; i++) {
         const t = this.dest[i];
-        if (t !== d && t !== ALL_PORTS) continue;
+        if (d === MONITOR ? this.mon[i] === 0 : t !== d && t !== ALL_PORTS) continue;
         if (got + this.frags[i] > room) break;
         got += this.frags[i];
         sent++;
@@ -315,7 +353,7 @@ class ValeTx implements SyncBackend {
     let done = 0;
     for (let i = 0; i < count && done < sent; i++) {
       const t = this.dest[i];
-      if (t !== d && t !== ALL_PORTS) continue;
+      if (d === MONITOR ? this.mon[i] === 0 : t !== d && t !== ALL_PORTS) continue;
       let s = this.first[i];
       for (let f = this.frags[i]; f > 0; f--) {
         const sw = kr.slotBase + 2 * s;

@@ -22,6 +22,10 @@ import {
 } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
 
+/**
+ * The CSB (communication status block) of a passed-through port: per ring an atok line
+ * (guest-written) and a ktoa line (host-written), then the irq word.
+ */
 export class Csb {
   readonly sab: SharedArrayBuffer;
   readonly i32: Int32Array;

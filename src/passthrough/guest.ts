@@ -16,6 +16,10 @@ import { TR_KICK, TR_RXSYNC, TR_TXSYNC, trace, tracer, traceSleep } from '../tra
 import { Csb } from './csb.js';
 import type { GuestDescriptor } from './hypervisor.js';
 
+/**
+ * A port in a guest VM with passthrough (ptnetmap's guest driver): the same rings as on
+ * the host, synced through the CSB, kicking the host only when asked.
+ */
 export class GuestPort implements Spinnable {
   readonly name: string;
   readonly txRings: readonly NetmapRing[];

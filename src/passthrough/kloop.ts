@@ -36,6 +36,10 @@ function dist(a: number, b: number, n: number): number {
   return d < 0 ? d + n : d;
 }
 
+/**
+ * The host side of a passed-through port (ptnetmap's kloop): syncs the real port on the
+ * guest's behalf through the CSB and interrupts the guest only when it asked.
+ */
 export class Kloop {
   /** Interrupts raised (host -> guest notifications). */
   irqs = 0;

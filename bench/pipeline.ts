@@ -1,0 +1,391 @@
+/**
+ * `sabnetmap bench pipeline`: the same pipeline, generator -> lb -> 2 counting workers
+ * (60-byte frames, N flows), built four ways in one run, one after another:
+ *
+ * - sabnetmap: a Pipeline (links are pipes sharing one region; lb swaps buffers, zero copy);
+ * - sabnetmap-fanout: the same without lb's thread: the source sends each frame to the
+ *   worker lb's symmetric hash picks (3 threads; per-output counts are the links');
+ * - postMessage: batches of frames in transferred ArrayBuffers, lb copying into its outputs' batches;
+ * - ringbuf.js: an SPSC byte ring per link, batched push/pop;
+ * - single thread: the generator, lb's hash and the counting in one loop.
+ *
+ * Each is measured like pkt-gen: a warm-up, then the packets counted by the counting
+ * workers per interval; the rate is the median interval (with min and max). The work per
+ * packet is the same everywhere (bench/pipeline-roles.ts: the generator's header copy,
+ * lb's symmetric hash, the counters' header parse and per-port counts). Also reported:
+ * the sabnetmap threads' heap growth per packet (pkt-gen's allocation check) and CPU per
+ * packet.
+ */
+import { availableParallelism, cpus } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { MessageChannel, type TransferListItem } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { ST_PACKETS } from '../shm/layout.js';
+import { Control, RoleStats, STOP_ALL, STOP_SENDERS } from '../src/apps/control.js';
+import { median } from '../src/apps/session.js';
+import { NetmapError } from '../src/errors.js';
+import { packageRoot, workerFile } from '../src/paths.js';
+import { lb, Pipeline, type ThreadFigures } from '../src/pipeline/pipeline.js';
+import { generator } from '../src/pipeline/sources.js';
+import { loadRingBuf } from './peers-roles.js';
+import type { PipelineBenchTask, PipelineBenchVia } from './pipeline-roles.js';
+
+/** What runPipelineBench runs. */
+export interface PipelineBenchOptions {
+  /** Measured seconds per build, after the warm-up (default 2). */
+  seconds?: number;
+  /** Flows the generator sends (default 1024). */
+  flows?: number;
+  /** Frame length (default 60). */
+  len?: number;
+  /** Packets per batch (default 64, as pkt-gen and bench peers). */
+  batch?: number;
+  /** Slots per sabnetmap link ring, records per ringbuf.js ring, ring / batch postMessage batches in flight (default 4096). */
+  ring?: number;
+  /** Bytes per sabnetmap buffer (default 2048, netmap's; a buffer sized to the frames keeps more of them in cache). */
+  bufSize?: number;
+  /** Called as each build finishes. */
+  onResult?: (r: PipelineBenchLine) => void;
+  /** Builds to run (default all four). */
+  only?: readonly PipelineBenchBuild[];
+}
+
+/** The builds, in the order they run. */
+export const PIPELINE_BENCH_BUILDS = [
+  'sabnetmap',
+  'sabnetmap-fanout',
+  'postMessage',
+  'ringbuf.js',
+  'single-thread',
+] as const;
+/** One build's name. */
+export type PipelineBenchBuild = (typeof PIPELINE_BENCH_BUILDS)[number];
+
+/** One build's figures. */
+export interface PipelineBenchLine {
+  name: PipelineBenchBuild;
+  /** Median of the per-interval rates of packets counted, and their spread. */
+  mpps: number;
+  mppsMin: number;
+  mppsMax: number;
+  /** Packets counted over the whole run. */
+  packets: number;
+  threads: number;
+  /** Why it was not measured (figures 0). */
+  skipped?: string;
+}
+
+/** The benchmark's result (`--json`). */
+export interface PipelineBenchResult {
+  results: PipelineBenchLine[];
+  ring: number;
+  batch: number;
+  bufSize: number;
+  /** sabnetmap / the best of postMessage and ringbuf.js (and the same for sabnetmap-fanout). */
+  ratioToBestMultiThread: number;
+  fanoutRatioToBestMultiThread: number;
+  /** The sabnetmap build's threads: allocation and CPU per packet. */
+  sabnetmapThreads: ThreadFigures[];
+  cores: number;
+  cpuModel: string;
+  node: string;
+  seconds: number;
+  flows: number;
+  len: number;
+}
+
+/** Slots per link (and records per ringbuf.js ring), and packets per batch, unless told. */
+export const PIPELINE_BENCH_RING = 4096;
+export const PIPELINE_BENCH_BATCH = 64;
+const WARMUP_MS = 500;
+const INTERVAL_MS = 250;
+
+/** Runs the builds one after another and reports each. */
+export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {
+  const seconds = o.seconds ?? 2;
+  const flows = o.flows ?? 1024;
+  const len = o.len ?? 60;
+  const batch = o.batch ?? PIPELINE_BENCH_BATCH;
+  const ring = o.ring ?? PIPELINE_BENCH_RING;
+  const bufSize = o.bufSize ?? 2048;
+  if (!(seconds > 0 && seconds <= 600))
+    throw new NetmapError('EINVAL', `seconds must be above 0, at most 600, got ${seconds}`);
+  if (!Number.isInteger(len) || len < 44 || len > 2048 || len % 4 !== 0) {
+    throw new NetmapError('EINVAL', `len must be a multiple of 4 from 44 to 2048, got ${len}`);
+  }
+  generator({ flows, len });
+  const only = o.only ?? PIPELINE_BENCH_BUILDS;
+  const results: PipelineBenchLine[] = [];
+  let sabThreads: ThreadFigures[] = [];
+  const add = (l: PipelineBenchLine) => {
+    results.push(l);
+    o.onResult?.(l);
+  };
+  const p = { seconds, flows, len, batch, ring, bufSize };
+  if (only.includes('sabnetmap')) {
+    const r = await sabnetmap(p, true);
+    sabThreads = r.threads;
+    add(r.line);
+  }
+  if (only.includes('sabnetmap-fanout')) add((await sabnetmap(p, false)).line);
+  if (only.includes('postMessage')) add(await baseline('postMessage', p));
+  if (only.includes('ringbuf.js')) {
+    if ((await loadRingBuf()) === undefined) {
+      add({
+        name: 'ringbuf.js',
+        mpps: 0,
+        mppsMin: 0,
+        mppsMax: 0,
+        packets: 0,
+        threads: 4,
+        skipped: 'ringbuf.js not installed',
+      });
+    } else add(await baseline('ringbuf.js', p));
+  }
+  if (only.includes('single-thread')) add(await baseline('single', p));
+  const sab = results.find((r) => r.name === 'sabnetmap')?.mpps ?? 0;
+  const fan = results.find((r) => r.name === 'sabnetmap-fanout')?.mpps ?? 0;
+  const best = Math.max(
+    0,
+    ...results.filter((r) => r.name === 'postMessage' || r.name === 'ringbuf.js').map((r) => r.mpps),
+  );
+  return {
+    results,
+    ratioToBestMultiThread: best > 0 ? sab / best : 0,
+    fanoutRatioToBestMultiThread: best > 0 ? fan / best : 0,
+    sabnetmapThreads: sabThreads,
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    seconds,
+    flows,
+    len,
+    ring,
+    batch,
+    bufSize,
+  };
+}
+
+interface Params {
+  bufSize: number;
+  seconds: number;
+  flows: number;
+  len: number;
+  batch: number;
+  ring: number;
+}
+
+/** Rates of a counter over time: the median interval after the warm-up. */
+class Sampler {
+  private readonly rates: number[] = [];
+  private last = 0;
+  private t = 0;
+  start(count: number): void {
+    this.last = count;
+    this.t = performance.now();
+  }
+  sample(count: number): void {
+    const now = performance.now();
+    const us = (now - this.t) * 1000;
+    if (us > 0) this.rates.push((count - this.last) / us);
+    this.last = count;
+    this.t = now;
+  }
+  figures(): Pick<PipelineBenchLine, 'mpps' | 'mppsMin' | 'mppsMax'> {
+    const r = [...this.rates].sort((a, b) => a - b);
+    return { mpps: median(r), mppsMin: r[0] ?? 0, mppsMax: r[r.length - 1] ?? 0 };
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measure(count: () => number, seconds: number): Promise<Sampler> {
+  await sleep(WARMUP_MS);
+  const s = new Sampler();
+  s.start(count());
+  const end = performance.now() + seconds * 1000;
+  while (performance.now() < end - INTERVAL_MS / 2) {
+    await sleep(Math.min(INTERVAL_MS, end - performance.now()));
+    s.sample(count());
+  }
+  return s;
+}
+
+/** The counting stage module, compiled (workers import it by URL from dist/). */
+function countStageUrl(): URL {
+  return pathToFileURL(join(packageRoot(), 'dist', 'bench', 'pipeline-count.js'));
+}
+
+async function sabnetmap(p: Params, lbThread: boolean): Promise<{ line: PipelineBenchLine; threads: ThreadFigures[] }> {
+  const pipe = new Pipeline({ ring: p.ring, batch: p.batch, bufSize: p.bufSize }).source(
+    generator({ flows: p.flows, len: p.len }),
+  );
+  if (lbThread) pipe.stage('lb', lb({ onFull: 'wait' }));
+  pipe.stage('count', countStageUrl(), { workers: 2 });
+  const ac = new AbortController();
+  const run = pipe.run({ signal: ac.signal });
+  // Measure from the go (the stats start moving once threads run).
+  const delivered = () => {
+    try {
+      return pipe.stats().delivered;
+    } catch {
+      return 0;
+    }
+  };
+  let sampler: Sampler;
+  try {
+    while (pipe.stats().seconds === 0) await sleep(10);
+    sampler = await measure(delivered, p.seconds);
+  } finally {
+    ac.abort();
+  }
+  const r = await run;
+  return {
+    line: {
+      name: lbThread ? 'sabnetmap' : 'sabnetmap-fanout',
+      ...sampler.figures(),
+      packets: r.delivered,
+      threads: lbThread ? 4 : 3,
+    },
+    threads: r.threads,
+  };
+}
+
+async function baseline(via: PipelineBenchVia, p: Params): Promise<PipelineBenchLine> {
+  const ctl = new Control();
+  // The same buffering as a sabnetmap link: a ring of `ring` packets, `ring / batch` messages.
+  const window = Math.max(2, Math.floor(p.ring / p.batch));
+  const base = {
+    kind: 'bench' as const,
+    via,
+    outputs: 2,
+    flows: p.flows,
+    len: p.len,
+    batch: p.batch,
+    window,
+    ctl: ctl.sab,
+  };
+  const roles: Array<{ task: PipelineBenchTask; transfer: TransferListItem[]; counts: boolean }> = [];
+  if (via === 'single') {
+    roles.push({ task: { ...base, role: 'all', index: 0, stats: new RoleStats().sab }, transfer: [], counts: true });
+  } else if (via === 'postMessage') {
+    const credit = new SharedArrayBuffer(16);
+    const toLb = new MessageChannel();
+    const outs = [new MessageChannel(), new MessageChannel()];
+    roles.push(
+      {
+        task: { ...base, role: 'gen', index: 0, stats: new RoleStats().sab, port: toLb.port1, credit },
+        transfer: [toLb.port1],
+        counts: false,
+      },
+      {
+        task: {
+          ...base,
+          role: 'lb',
+          index: 0,
+          stats: new RoleStats().sab,
+          port: toLb.port2,
+          ports: outs.map((c) => c.port1),
+          credit,
+        },
+        transfer: [toLb.port2, ...outs.map((c) => c.port1)],
+        counts: false,
+      },
+      ...outs.map((c, i) => ({
+        task: { ...base, role: 'count' as const, index: i, stats: new RoleStats().sab, port: c.port2, credit },
+        transfer: [c.port2] as TransferListItem[],
+        counts: true,
+      })),
+    );
+  } else {
+    const RB = await loadRingBuf();
+    if (RB === undefined) throw new Error('ringbuf.js is not installed');
+    const storage = () => RB.getStorageForCapacity(p.ring * p.len, Uint8Array);
+    const [toLb, out0, out1] = [storage(), storage(), storage()];
+    roles.push(
+      {
+        task: { ...base, role: 'gen', index: 0, stats: new RoleStats().sab, rings: [toLb] },
+        transfer: [],
+        counts: false,
+      },
+      {
+        task: { ...base, role: 'lb', index: 0, stats: new RoleStats().sab, rings: [toLb, out0, out1] },
+        transfer: [],
+        counts: false,
+      },
+      {
+        task: { ...base, role: 'count', index: 0, stats: new RoleStats().sab, rings: [out0] },
+        transfer: [],
+        counts: true,
+      },
+      {
+        task: { ...base, role: 'count', index: 1, stats: new RoleStats().sab, rings: [out1] },
+        transfer: [],
+        counts: true,
+      },
+    );
+  }
+  const pool = new Piscina({
+    filename: workerFile('pipeline'),
+    minThreads: roles.length,
+    maxThreads: roles.length,
+    idleTimeout: Number.POSITIVE_INFINITY,
+    concurrentTasksPerWorker: 1,
+    atomics: 'disabled',
+  });
+  const counters = roles.filter((r) => r.counts).map((r) => new RoleStats(r.task.stats));
+  const count = () => counters.reduce((t, s) => t + s.snapshot()[ST_PACKETS], 0);
+  try {
+    let failure: unknown;
+    const runs = roles.map((r) =>
+      pool.run(r.task, { transferList: r.transfer }).catch((e: unknown) => {
+        failure ??= e;
+        ctl.stop(STOP_ALL);
+      }),
+    );
+    if (!(await ctl.waitReady(roles.length, 60_000))) throw new Error(`${via}: roles did not start`);
+    ctl.go();
+    const sampler = await measure(count, p.seconds);
+    ctl.stop(STOP_SENDERS);
+    await sleep(50);
+    ctl.stop(STOP_ALL);
+    await Promise.all(runs);
+    if (failure !== undefined) throw failure;
+    const name: PipelineBenchBuild = via === 'single' ? 'single-thread' : via;
+    return { name, ...sampler.figures(), packets: count(), threads: roles.length };
+  } finally {
+    ctl.stop(STOP_ALL);
+    await pool.destroy();
+  }
+}
+
+/** The benchmark's table. */
+export function formatPipelineBench(r: PipelineBenchResult): string {
+  const sab = r.results.find((l) => l.name === 'sabnetmap')?.mpps ?? 0;
+  const rows = r.results.map((l) => {
+    const ratio = l.mpps > 0 && !l.name.startsWith('sabnetmap') ? `  sabnetmap is ${(sab / l.mpps).toFixed(1)}x` : '';
+    const fig = l.skipped
+      ? `skipped: ${l.skipped}`
+      : `${l.mpps.toFixed(2).padStart(7)} Mpps  (${l.mppsMin.toFixed(2)}-${l.mppsMax.toFixed(2)})`;
+    return `  ${l.name.padEnd(14)} ${String(l.threads).padStart(2)} threads  ${fig}${ratio}`;
+  });
+  const alloc = r.sabnetmapThreads
+    .map(
+      (t) =>
+        `${t.node}#${t.worker} ${t.allocBytesPerPacket === null ? `${t.gcs} GCs` : `${t.allocBytesPerPacket.toFixed(4)} B/pkt`}`,
+    )
+    .join(', ');
+  const cpu = r.sabnetmapThreads
+    .map((t) => `${t.node}#${t.worker} ${t.cpuNsPerPacket === null ? '-' : t.cpuNsPerPacket.toFixed(1)}`)
+    .join(', ');
+  return (
+    `pipeline: generator -> lb -> 2 counting workers, ${r.len}-byte frames, ${r.flows} flows, ring ${r.ring}, ` +
+    `batch ${r.batch}, ${r.bufSize}-byte buffers, ` +
+    `median of ${INTERVAL_MS} ms intervals over ${r.seconds} s (min-max):\n${rows.join('\n')}\n` +
+    `  sabnetmap / best other multi-thread build: ${r.ratioToBestMultiThread.toFixed(2)}x (fanout: ${r.fanoutRatioToBestMultiThread.toFixed(2)}x)\n` +
+    `  sabnetmap threads, heap growth per packet: ${alloc}\n` +
+    `  sabnetmap threads, CPU ns per packet: ${cpu}\n` +
+    `  (${r.cores} cores, ${r.cpuModel}, Node ${r.node})\n`
+  );
+}

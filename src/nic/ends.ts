@@ -1,0 +1,621 @@
+/**
+ * The two ends of a NIC's lanes inside one process: its own descriptor rings (the TX
+ * side as a source, the RX side as a sink), a VALE port it is attached to, a generator
+ * and a counter. pcap files are in pcap-ends.ts (Node only).
+ *
+ * Each end keeps its ring position privately and publishes it once per pass with one
+ * Atomics.store (TDH / RDH, or a sync of the VALE port); the interrupt that follows wakes
+ * the port's user only if it sleeps for it and asked for that much news (notify.ts).
+ * Nothing here allocates per frame.
+ */
+import {
+  BELL_SLEEP,
+  KR_EV_START,
+  KR_EV_WANT,
+  KR_PEER_TAIL,
+  NIC_RX_HWCUR,
+  NIC_TDH,
+  NIC_TDT,
+  NIC_WIRE_SLEEP,
+  NICC_RX_BYTES,
+  NICC_RX_FRAMES,
+  NICC_RX_MISSED,
+  NICC_RX_TOO_LONG,
+  NICC_TX_BAD,
+  NICC_TX_BYTES,
+  NICC_TX_FRAMES,
+  NS_MOREFRAG,
+  SLEEP_RX,
+  SLEEP_TX,
+  SLOT_WORDS,
+} from '../../shm/layout.js';
+import { kringWordBase } from '../../shm/region.js';
+import { RegionViews } from '../../shm/views.js';
+import { KernelPort } from '../kernel/attach.js';
+import { PAIR_RX_RING, PAIR_TX_RING } from '../kernel/kring.js';
+import { nicBlockWord, nicCounterBase, nicDescWord } from '../kernel/nic.js';
+import { wakeIfWorth } from '../kernel/notify.js';
+import type { ValeDescriptor } from '../kernel/vale.js';
+import type { WireSink, WireSource } from './wire.js';
+
+const LEN_MASK = 0xffff;
+const MOREFRAG_HI = NS_MOREFRAG << 16;
+
+/** The hardware side of a NIC: its memory and its user's bell (what a wire thread holds). */
+export interface NicHw {
+  name: string;
+  mem: SharedArrayBuffer;
+  kmem: SharedArrayBuffer;
+  bell: SharedArrayBuffer;
+}
+
+/**
+ * Copies `len` bytes from `src[so..]` to `dst[d..]`: by words when both offsets are word
+ * aligned (buffers and fragments always are), else by bytes. No view is made.
+ */
+export function copyBytes(
+  src: Uint8Array,
+  si: Int32Array,
+  so: number,
+  dst: Uint8Array,
+  di: Int32Array,
+  d: number,
+  len: number,
+): void {
+  if (((so | d) & 3) === 0) {
+    const words = len >> 2;
+    const sw = so >> 2;
+    const dw = d >> 2;
+    for (let w = 0; w < words; w++) di[dw + w] = si[sw + w];
+    for (let b = words << 2; b < len; b++) dst[d + b] = src[so + b];
+  } else {
+    for (let b = 0; b < len; b++) dst[d + b] = src[so + b];
+  }
+}
+
+/** Views a NIC's hardware block and rings as the wire sees them. */
+class NicView {
+  readonly r: RegionViews;
+  readonly k: Int32Array;
+  readonly f: Float64Array;
+  readonly bell: Int32Array;
+  readonly n: number;
+  readonly block = nicBlockWord();
+  readonly cb = nicCounterBase();
+  constructor(hw: NicHw) {
+    this.r = RegionViews.kernel(hw.mem, hw.kmem);
+    this.k = new Int32Array(hw.kmem);
+    this.f = new Float64Array(hw.kmem);
+    this.bell = new Int32Array(hw.bell);
+    this.n = this.r.numSlots;
+  }
+}
+
+/** A NIC's TX descriptors as a lane's source: what the driver posted, sent in order. */
+export class NicTxSource implements WireSource {
+  private readonly v: NicView;
+  private readonly desc: number;
+  private readonly kb = kringWordBase(PAIR_TX_RING);
+  private tdh: number;
+  private tdt: number;
+  private published: number;
+  /** The current frame: its first descriptor and the one after its last. */
+  private first = 0;
+  private end = 0;
+  private len = 0;
+  /** Counted here and added to the NIC's counters once per pass (shared memory, no per-frame store). */
+  private frames = 0;
+  private bytes = 0;
+
+  constructor(hw: NicHw) {
+    this.v = new NicView(hw);
+    this.desc = nicDescWord(this.v.n, 0, 0);
+    this.tdh = Atomics.load(this.v.k, this.v.block + NIC_TDH);
+    if (this.tdh >>> 0 >= this.v.n) this.tdh = 0;
+    this.tdt = this.tdh;
+    this.published = this.tdh;
+  }
+
+  next(): number {
+    const v = this.v;
+    const k = v.k;
+    const n = v.n;
+    for (;;) {
+      if (this.tdh === this.tdt) {
+        this.tdt = Atomics.load(k, v.block + NIC_TDT);
+        if (this.tdt >>> 0 >= n || this.tdh === this.tdt) return -1;
+      }
+      const d0 = this.desc + 2 * this.tdh;
+      const lf0 = k[d0 + 1];
+      // Fast path: one descriptor, a good buffer, a length.
+      if ((lf0 & MOREFRAG_HI) === 0 && k[d0] !== 0 && lf0 !== 0) {
+        this.first = this.tdh;
+        this.end = this.tdh + 1 === n ? 0 : this.tdh + 1;
+        this.len = lf0 & LEN_MASK;
+        return this.len;
+      }
+      // A frame is its descriptors up to one without NS_MOREFRAG; wait for the rest of a
+      // chain the driver has not posted yet.
+      let i = this.tdh;
+      let len = 0;
+      let bad = false;
+      for (;;) {
+        const lf = k[this.desc + 2 * i + 1];
+        if (k[this.desc + 2 * i] === 0) bad = true;
+        len += lf & LEN_MASK;
+        if (++i === n) i = 0;
+        if ((lf & MOREFRAG_HI) === 0) break;
+        if (i === this.tdt) {
+          // The whole ring is one unfinished chain: nothing will end it; drop it.
+          if (this.ringFull()) {
+            bad = true;
+            break;
+          }
+          return -1;
+        }
+      }
+      if (bad || len === 0) {
+        v.f[v.cb + NICC_TX_BAD]++;
+        this.tdh = i;
+        continue;
+      }
+      this.first = this.tdh;
+      this.end = i;
+      this.len = len;
+      return len;
+    }
+  }
+
+  private ringFull(): boolean {
+    const next = this.tdt + 1 === this.v.n ? 0 : this.tdt + 1;
+    return next === this.tdh;
+  }
+
+  read(dst: Uint8Array, di: Int32Array, off: number, from: number, len: number): void {
+    const v = this.v;
+    const k = v.k;
+    let i = this.first;
+    let pos = 0;
+    let d = off;
+    let left = len;
+    while (left > 0) {
+      const flen = k[this.desc + 2 * i + 1] & LEN_MASK;
+      if (from < pos + flen) {
+        const skip = from > pos ? from - pos : 0;
+        const c = Math.min(flen - skip, left);
+        copyBytes(v.r.u8, v.r.i32, v.r.bufOffset(k[this.desc + 2 * i]) + skip, dst, di, d, c);
+        d += c;
+        left -= c;
+      }
+      pos += flen;
+      if (++i === v.n) i = 0;
+      if (i === this.end) break;
+    }
+  }
+
+  origLen(): number {
+    return this.len;
+  }
+
+  done(): void {
+    this.frames++;
+    this.bytes += this.len;
+    this.tdh = this.end;
+  }
+
+  publish(): void {
+    if (this.tdh === this.published) return;
+    const v = this.v;
+    v.f[v.cb + NICC_TX_FRAMES] += this.frames;
+    v.f[v.cb + NICC_TX_BYTES] += this.bytes;
+    this.frames = this.bytes = 0;
+    this.published = this.tdh;
+    Atomics.store(v.k, v.block + NIC_TDH, this.tdh);
+    // The TX kring's tail: every slot before TDH is the user's again (one stays empty).
+    const tail = this.tdh === 0 ? v.n - 1 : this.tdh - 1;
+    Atomics.store(v.k, this.kb + KR_PEER_TAIL, tail);
+    wakeIfWorth(v.bell, SLEEP_TX, v.k, this.kb, tail, v.n);
+  }
+
+  armSleep(): boolean {
+    const v = this.v;
+    Atomics.store(v.k, v.block + NIC_WIRE_SLEEP, 1);
+    if (Atomics.load(v.k, v.block + NIC_TDT) !== this.tdh) {
+      Atomics.store(v.k, v.block + NIC_WIRE_SLEEP, 0);
+      return false;
+    }
+    return true;
+  }
+  sleepArray(): Int32Array {
+    return this.v.k;
+  }
+  sleepIndex(): number {
+    return this.v.block + NIC_WIRE_SLEEP;
+  }
+  sleepValue(): number {
+    return 1;
+  }
+  disarmSleep(): void {
+    Atomics.store(this.v.k, this.v.block + NIC_WIRE_SLEEP, 0);
+  }
+}
+
+/** A NIC's RX descriptors as a lane's sink: frames land in the buffers the driver gave back. */
+export class NicRxSink implements WireSink {
+  private readonly v: NicView;
+  private readonly desc: number;
+  private readonly kb = kringWordBase(PAIR_RX_RING);
+  private rdh: number;
+  private hwcur: number;
+  private published: number;
+  private readonly bufSize: number;
+  private frames = 0;
+  private bytes = 0;
+
+  constructor(hw: NicHw) {
+    this.v = new NicView(hw);
+    this.desc = nicDescWord(this.v.n, 1, 0);
+    this.bufSize = this.v.r.bufSize;
+    this.rdh = Atomics.load(this.v.k, this.kb + KR_PEER_TAIL);
+    if (this.rdh >>> 0 >= this.v.n) this.rdh = 0;
+    this.published = this.rdh;
+    this.hwcur = Atomics.load(this.v.k, this.v.block + NIC_RX_HWCUR);
+  }
+
+  /** Slots the wire may fill now (one stays empty before the driver's hwcur). */
+  private free(): number {
+    let d = this.hwcur - 1 - this.rdh;
+    if (d < 0) d += this.v.n;
+    return d;
+  }
+
+  room(len: number): boolean {
+    const frags = len <= this.bufSize ? 1 : Math.ceil(len / this.bufSize);
+    if (frags > this.v.n - 1) {
+      this.v.f[this.v.cb + NICC_RX_TOO_LONG]++;
+      return false;
+    }
+    if (this.free() >= frags) return true;
+    // The driver's hwcur is read only when the slots known free run out.
+    const h = Atomics.load(this.v.k, this.v.block + NIC_RX_HWCUR);
+    if (h >>> 0 < this.v.n) this.hwcur = h;
+    return this.free() >= frags;
+  }
+
+  put(src: WireSource, len: number): void {
+    const v = this.v;
+    const k = v.k;
+    const bufSize = this.bufSize;
+    this.frames++;
+    this.bytes += len;
+    if (len <= bufSize) {
+      const dw = this.desc + 2 * this.rdh;
+      src.read(v.r.u8, v.r.i32, v.r.bufOffset(k[dw]), 0, len);
+      k[dw + 1] = len;
+      if (++this.rdh === v.n) this.rdh = 0;
+      return;
+    }
+    let from = 0;
+    do {
+      const c = Math.min(len - from, bufSize);
+      const dw = this.desc + 2 * this.rdh;
+      src.read(v.r.u8, v.r.i32, v.r.bufOffset(k[dw]), from, c);
+      from += c;
+      k[dw + 1] = c | (from < len ? MOREFRAG_HI : 0);
+      if (++this.rdh === v.n) this.rdh = 0;
+    } while (from < len);
+  }
+
+  miss(): void {
+    this.v.f[this.v.cb + NICC_RX_MISSED]++;
+  }
+
+  publish(): void {
+    if (this.rdh === this.published) return;
+    const v = this.v;
+    v.f[v.cb + NICC_RX_FRAMES] += this.frames;
+    v.f[v.cb + NICC_RX_BYTES] += this.bytes;
+    this.frames = this.bytes = 0;
+    this.published = this.rdh;
+    // The store publishes the descriptors written above to the driver's rxsync.
+    Atomics.store(v.k, this.kb + KR_PEER_TAIL, this.rdh);
+    wakeIfWorth(v.bell, SLEEP_RX, v.k, this.kb, this.rdh, v.n);
+  }
+}
+
+/** Frames a generator makes: one template, a sequence number at `seqOffset` (-1: none). */
+export interface GenSpec {
+  frame: Uint8Array;
+  /** Byte offset of a little-endian 32-bit sequence number, or -1. */
+  seqOffset: number;
+  /** Frames to make before the source ends (0: no end). */
+  count: number;
+}
+
+/** A wire source that generates frames from a template (GenSpec), numbering them if asked, until its count. */
+export class GenSource implements WireSource {
+  private seq = 0;
+  private readonly frame: Uint8Array;
+  private readonly fi: Int32Array;
+  private readonly len: number;
+  private readonly count: number;
+  private readonly seqOffset: number;
+  constructor(spec: GenSpec) {
+    this.len = spec.frame.length;
+    this.count = spec.count;
+    this.seqOffset = spec.seqOffset;
+    // A word-aligned copy of the template, on shared memory like the buffers it is copied
+    // into (the copy then sees one kind of array: a plain ArrayBuffer template measured half
+    // again per frame), and at least 64 bytes: a small frame is copied as 16 words (buffers
+    // are whole 64-byte blocks, so the bytes past the frame land inside the buffer).
+    const padded = new Uint8Array(new SharedArrayBuffer(Math.max(64, (spec.frame.length + 3) & ~3)));
+    padded.set(spec.frame);
+    this.frame = padded;
+    this.fi = new Int32Array(padded.buffer);
+  }
+  next(): number {
+    return this.count > 0 && this.seq >= this.count ? -2 : this.len;
+  }
+  read(dst: Uint8Array, di: Int32Array, off: number, from: number, len: number): void {
+    const fi = this.fi;
+    if (from === 0 && len <= 64 && (off & 3) === 0) {
+      // The common case, a small frame into a buffer: 16 word stores, no loop.
+      const d = off >> 2;
+      di[d] = fi[0];
+      di[d + 1] = fi[1];
+      di[d + 2] = fi[2];
+      di[d + 3] = fi[3];
+      di[d + 4] = fi[4];
+      di[d + 5] = fi[5];
+      di[d + 6] = fi[6];
+      di[d + 7] = fi[7];
+      di[d + 8] = fi[8];
+      di[d + 9] = fi[9];
+      di[d + 10] = fi[10];
+      di[d + 11] = fi[11];
+      di[d + 12] = fi[12];
+      di[d + 13] = fi[13];
+      di[d + 14] = fi[14];
+      di[d + 15] = fi[15];
+    } else {
+      copyBytes(this.frame, fi, from, dst, di, off, len);
+    }
+    const s = this.seqOffset;
+    if (s >= from && s + 4 <= from + len) {
+      const q = this.seq;
+      const p = off + s - from;
+      // Little-endian words (every platform Node runs on here): one store when aligned.
+      if ((p & 3) === 0) {
+        di[p >> 2] = q;
+        return;
+      }
+      dst[p] = q & 0xff;
+      dst[p + 1] = (q >>> 8) & 0xff;
+      dst[p + 2] = (q >>> 16) & 0xff;
+      dst[p + 3] = q >>> 24;
+    }
+  }
+  origLen(): number {
+    return this.len;
+  }
+  done(): void {
+    this.seq++;
+  }
+  publish(): void {}
+}
+
+/** A sink that takes every frame and keeps nothing (the lane counts them). */
+export class CountSink implements WireSink {
+  room(): boolean {
+    return true;
+  }
+  put(): void {}
+  publish(): void {}
+}
+
+/**
+ * A VALE port the wire holds alone (the NIC attached to a switch, netmap's vale-ctl -a):
+ * one attach for both directions, released when both ends are closed.
+ */
+export class ValePortView {
+  readonly port: KernelPort;
+  readonly r: RegionViews;
+  readonly n: number;
+  private users = 2;
+  constructor(desc: ValeDescriptor) {
+    this.port = new KernelPort(desc, { exclusive: true });
+    this.r = this.port.region;
+    this.n = this.r.numSlots;
+  }
+  /** One of the two ends is done; the port goes with the second. */
+  close(): void {
+    if (--this.users === 0) this.port.release();
+  }
+}
+
+/** The two ends of a lane pair over a VALE port: frames out of the switch, frames into it. */
+export function valeEnds(desc: ValeDescriptor, hw: NicHw): { src: ValeRxSource; sink: ValeTxSink } {
+  const v = new ValePortView(desc);
+  return { src: new ValeRxSource(v, desc, hw), sink: new ValeTxSink(v, hw) };
+}
+
+/** Frames from the wire into the switch: written into the VALE port's TX ring, forwarded by its txsync. */
+export class ValeTxSink implements WireSink {
+  private readonly p: ValePortView;
+  private readonly nic: NicView;
+  /** The next slot to fill (the port's head once synced). */
+  private head: number;
+
+  constructor(p: ValePortView, hw: NicHw) {
+    this.p = p;
+    this.nic = new NicView(hw);
+    this.head = this.p.port.txk[0].hwcur;
+  }
+
+  private free(): number {
+    let d = this.p.port.txk[0].hwtail - this.head;
+    if (d < 0) d += this.p.n;
+    return d;
+  }
+
+  room(len: number): boolean {
+    const frags = Math.ceil(len / this.p.r.bufSize) || 1;
+    if (frags > this.p.n - 1) {
+      this.nic.f[this.nic.cb + NICC_RX_TOO_LONG]++;
+      return false;
+    }
+    if (this.free() >= frags) return true;
+    this.publish();
+    return this.free() >= frags;
+  }
+
+  put(src: WireSource, len: number): void {
+    const r = this.p.r;
+    const kr = this.p.port.txk[0];
+    let from = 0;
+    do {
+      const c = Math.min(len - from, r.bufSize);
+      const s = kr.slotBase + SLOT_WORDS * this.head;
+      src.read(r.u8, r.i32, r.bufOffset(r.u32[s]), from, c);
+      from += c;
+      r.u32[s + 1] = c | (from < len ? MOREFRAG_HI : 0);
+      if (++this.head === this.p.n) this.head = 0;
+    } while (from < len);
+    this.nic.f[this.nic.cb + NICC_RX_FRAMES]++;
+    this.nic.f[this.nic.cb + NICC_RX_BYTES] += len;
+  }
+
+  miss(): void {
+    this.nic.f[this.nic.cb + NICC_RX_MISSED]++;
+  }
+
+  /** txsync: the switch forwards what was written (the wire is this port's only user). */
+  publish(): void {
+    const kr = this.p.port.txk[0];
+    if (!kr.accept(this.head, this.head)) return;
+    kr.sync();
+    kr.save();
+  }
+
+  close(): void {
+    this.p.close();
+  }
+}
+
+/** Frames the switch delivered to the NIC's port, leaving on the wire. */
+export class ValeRxSource implements WireSource {
+  private readonly p: ValePortView;
+  private readonly nic: NicView;
+  private readonly bell: Int32Array;
+  private readonly kb = kringWordBase(PAIR_RX_RING);
+  private pos: number;
+  private end = 0;
+  private len = 0;
+
+  constructor(p: ValePortView, desc: ValeDescriptor, hw: NicHw) {
+    this.p = p;
+    this.nic = new NicView(hw);
+    this.bell = new Int32Array(desc.bells[0]);
+    this.pos = this.p.port.rxk[0].hwcur;
+  }
+
+  /** rxsync: gives back what was sent and picks up what the switch delivered. */
+  private sync(): void {
+    const kr = this.p.port.rxk[0];
+    if (!kr.accept(this.pos, this.pos)) return;
+    kr.sync();
+    kr.save();
+  }
+
+  next(): number {
+    const kr = this.p.port.rxk[0];
+    if (this.pos === kr.hwtail) {
+      this.sync();
+      if (this.pos === kr.hwtail) return -1;
+    }
+    const w = this.p.r.u32;
+    let i = this.pos;
+    let len = 0;
+    for (;;) {
+      const lf = w[kr.slotBase + SLOT_WORDS * i + 1];
+      len += lf & LEN_MASK;
+      if (++i === this.p.n) i = 0;
+      // The switch delivers whole chains: a chain cut at the tail ends there.
+      if ((lf & MOREFRAG_HI) === 0 || i === kr.hwtail) break;
+    }
+    this.end = i;
+    this.len = len;
+    if (len === 0) {
+      // An empty slot (a revoked lease): nothing to send.
+      this.pos = i;
+      return this.next();
+    }
+    return len;
+  }
+
+  read(dst: Uint8Array, di: Int32Array, off: number, from: number, len: number): void {
+    const r = this.p.r;
+    const kr = this.p.port.rxk[0];
+    let i = this.pos;
+    let pos = 0;
+    let d = off;
+    let left = len;
+    while (left > 0) {
+      const s = kr.slotBase + SLOT_WORDS * i;
+      const flen = r.u32[s + 1] & LEN_MASK;
+      if (from < pos + flen) {
+        const skip = from > pos ? from - pos : 0;
+        const c = Math.min(flen - skip, left);
+        copyBytes(r.u8, r.i32, r.bufOffset(r.u32[s]) + skip, dst, di, d, c);
+        d += c;
+        left -= c;
+      }
+      pos += flen;
+      if (++i === this.p.n) i = 0;
+      if (i === this.end) break;
+    }
+  }
+
+  origLen(): number {
+    return this.len;
+  }
+
+  done(): void {
+    this.nic.f[this.nic.cb + NICC_TX_FRAMES]++;
+    this.nic.f[this.nic.cb + NICC_TX_BYTES] += this.len;
+    this.pos = this.end;
+  }
+
+  publish(): void {
+    this.sync();
+  }
+
+  armSleep(): boolean {
+    const kr = this.p.port.rxk[0];
+    const k = this.p.port.km.i32;
+    Atomics.store(k, this.kb + KR_EV_START, kr.hwtail);
+    Atomics.store(k, this.kb + KR_EV_WANT, 1);
+    Atomics.or(this.bell, BELL_SLEEP, SLEEP_RX);
+    if (kr.peerMoved()) {
+      this.disarmSleep();
+      return false;
+    }
+    return true;
+  }
+  sleepArray(): Int32Array {
+    return this.bell;
+  }
+  sleepIndex(): number {
+    return BELL_SLEEP;
+  }
+  sleepValue(): number {
+    return Atomics.load(this.bell, BELL_SLEEP);
+  }
+  disarmSleep(): void {
+    Atomics.and(this.bell, BELL_SLEEP, ~SLEEP_RX);
+  }
+
+  close(): void {
+    this.p.close();
+  }
+}
