@@ -27,19 +27,10 @@ export {
   type NicOptions,
   type PortOptions,
 } from './netmap.js';
-export {
-  CountSink,
-  copyBytes,
-  GenSource,
-  type GenSpec,
-  type NicHw,
-  NicRxSink,
-  NicTxSource,
-  ValeRxSource,
-  ValeTxSink,
-  valeEnds,
-} from './nic/ends.js';
+export { CountSink, GenSource, type GenSpec } from './nic/gen-ends.js';
 export { checkLineRate, LINE_RATES, type LineRate, lineBps, lineRateMpps, wireBytes } from './nic/line.js';
+export { copyBytes, type NicHw, NicRxSink, NicTxSource } from './nic/nic-ends.js';
+export { ValePortView, ValeRxSource, ValeTxSink, valeEnds } from './nic/vale-ends.js';
 export { CATCHUP_NS, Lane, runWire, type WireRunOptions, type WireSink, type WireSource } from './nic/wire.js';
 export { Csb } from './passthrough/csb.js';
 export { GuestPort } from './passthrough/guest.js';

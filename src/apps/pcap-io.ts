@@ -16,7 +16,7 @@
  */
 import { NS_MOREFRAG, ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
-import { copyBytes } from '../nic/ends.js';
+import { copyBytes } from '../nic/nic-ends.js';
 import type { CaptureReader, CaptureWriter } from '../pcap/index.js';
 import { MAX_RECORD } from '../pcap/index.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';

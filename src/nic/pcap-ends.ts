@@ -16,7 +16,7 @@ import {
   MAX_RECORD,
   openCapture,
 } from '../pcap/index.js';
-import { copyBytes } from './ends.js';
+import { copyBytes } from './nic-ends.js';
 import type { WireSink, WireSource } from './wire.js';
 
 /** A capture replayed `loop` times (0: forever). */

@@ -10,9 +10,11 @@ import type { ValeDescriptor } from '../kernel/attach.js';
 import { nicCounters } from '../kernel/nic.js';
 import type { LogLevel } from '../log.js';
 import type { NicHardware } from '../netmap.js';
-import { CountSink, GenSource, type GenSpec, NicRxSink, NicTxSource, valeEnds } from './ends.js';
+import { CountSink, GenSource, type GenSpec } from './gen-ends.js';
 import { lineBps, lineRateMpps } from './line.js';
+import { NicRxSink, NicTxSource } from './nic-ends.js';
 import { PcapWireSink, PcapWireSource } from './pcap-ends.js';
+import { valeEnds } from './vale-ends.js';
 import { Lane, runWire, type WireSink, type WireSource } from './wire.js';
 
 /** Where the frames the NIC sends go. */
