@@ -242,7 +242,7 @@ function markdownHeadline(s: FlagshipSummary): string {
     `| :--- | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${nic ? ' ---: |' : ''}`,
     ...rows,
     '',
-    "busy ns/pkt: CPU time minus idle spin per packet, summed over the point's threads; proj. Mpps: the rate with a core per thread, 1000 / the busiest thread's busy ns per packet (README, CPU accounting).",
+    "busy ns/pkt: CPU time minus idle spin per packet, summed over the point's threads; proj. Mpps: the rate with a core per thread, 1000 / the busiest thread's busy ns per packet (docs/design.md, CPU accounting).",
     ...(nic ? ['', `${nicNote(s)}.`] : []),
   ].join('\n');
 }

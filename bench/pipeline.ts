@@ -1,6 +1,6 @@
 /**
  * `sabnetmap bench pipeline`: the same pipeline, generator -> lb -> 2 counting workers
- * (60-byte frames, N flows), built four ways in one run, one after another:
+ * (60-byte frames, N flows), built five ways in one run, one after another:
  *
  * - sabnetmap: a Pipeline (links are pipes sharing one region; lb swaps buffers, zero copy);
  * - sabnetmap-fanout: the same without lb's thread: the source sends each frame to the
@@ -47,7 +47,7 @@ export interface PipelineBenchOptions {
   bufSize?: number;
   /** Called as each build finishes. */
   onResult?: (r: PipelineBenchLine) => void;
-  /** Builds to run (default all four). */
+  /** Builds to run (default all five). */
   only?: readonly PipelineBenchBuild[];
 }
 

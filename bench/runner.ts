@@ -86,7 +86,7 @@ export interface Metrics {
   /**
    * CPU accounting (pktgen, ping, chain; null elsewhere and where a thread's CPU time is
    * unavailable): CPU and idle-spin ns per packet summed over the threads, busy (CPU minus
-   * spin) summed, and the rate projected for a core per thread (see README).
+   * spin) summed, and the rate projected for a core per thread (see docs/design.md, CPU accounting).
    */
   cpuNsPerPacket: number | null;
   spinNsPerPacket: number | null;

@@ -13,6 +13,7 @@ import {
   KM_HEADER_BYTES,
   KP_FREE_COUNT,
   KP_FREE_HEAD,
+  KR_COUNTERS_BYTE,
   KRING_BYTES,
   MAX_RING_SLOTS,
   MIN_RING_SLOTS,
@@ -146,6 +147,10 @@ export function kmemSize(numRings: number, numIfs: number): number {
 /** Word offset of kring `id`'s block in kernel memory. */
 export function kringWordBase(id: number): number {
   return (KM_HEADER_BYTES + id * KRING_BYTES) / 4;
+}
+/** Float64 index of kring `id`'s counters (KC_*, added to it) in kernel memory. */
+export function kringCounterBase(id: number): number {
+  return (kringWordBase(id) * 4 + KR_COUNTERS_BYTE) / 8;
 }
 /** Word offset of interface `ifIndex`'s block in kernel memory, after the blocks of `numRings` krings. */
 export function kifWordBase(numRings: number, ifIndex: number): number {

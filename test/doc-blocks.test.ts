@@ -175,14 +175,22 @@ function cliModel(): CliModel {
     .map((f) => ts.createSourceFile(f, readFileSync(join(dir, f), 'utf8'), ts.ScriptTarget.ES2022, true));
   const functions = new Map<string, ts.Node>();
   const objects = new Map<string, ts.ObjectLiteralExpression>();
+  // Names are followed across the files of src/cli (each command has its own file): one
+  // defined twice would be followed to the wrong body, so it fails here instead.
+  const define = <T>(m: Map<string, T>, name: string, v: T, sf: ts.SourceFile): void => {
+    if (m.has(name)) throw new Error(`src/cli: '${name}' is defined twice (again in ${sf.fileName}): rename one`);
+    m.set(name, v);
+  };
   for (const sf of sources) {
     for (const st of sf.statements) {
-      if (ts.isFunctionDeclaration(st) && st.name && st.body) functions.set(st.name.text, st.body);
+      if (ts.isFunctionDeclaration(st) && st.name && st.body) define(functions, st.name.text, st.body, sf);
       if (ts.isVariableStatement(st)) {
         for (const d of st.declarationList.declarations) {
           let init = d.initializer;
           while (init && (ts.isAsExpression(init) || ts.isSatisfiesExpression(init))) init = init.expression;
-          if (ts.isIdentifier(d.name) && init && ts.isObjectLiteralExpression(init)) objects.set(d.name.text, init);
+          if (ts.isIdentifier(d.name) && init && ts.isObjectLiteralExpression(init)) {
+            define(objects, d.name.text, init, sf);
+          }
         }
       }
     }
@@ -357,14 +365,11 @@ function problemsOf(b: Block): string[] {
 }
 
 /**
- * Blocks of the README known to fail until the docs restructure (issue 17) rewrites them:
- * `file: first line of code` -> why. Each is expected to fail: one that passes fails its
- * test, so the entry goes once the block is fixed.
+ * Blocks known to fail, until they are fixed: `file: first line of code` -> why. Each is
+ * expected to fail: one that passes fails its test, so the entry goes once the block is
+ * fixed. Empty since the docs restructure (issue 17): keep it so.
  */
-const KNOWN_FAILING: Record<string, string> = {
-  "README.md: import { Netmap, attachPort, POLLIN, POLLOUT } from 'sabnetmap';":
-    'the snippet uses `worker` and `frame` without declaring them (a <!-- context: --> comment would)',
-};
+const KNOWN_FAILING: Record<string, string> = {};
 const fingerprint = (b: Block): string => `${b.file}: ${b.code.split('\n').find((l) => l.trim() !== '') ?? ''}`;
 
 describe('code blocks in README.md and docs/', () => {
@@ -384,6 +389,87 @@ describe('code blocks in README.md and docs/', () => {
   it('lists in KNOWN_FAILING only blocks that exist', () => {
     const prints = new Set(checked.map(fingerprint));
     expect(Object.keys(KNOWN_FAILING).filter((k) => !prints.has(k))).toEqual([]);
+  });
+});
+
+// ---- links: every relative link of README.md and docs/ names a file that exists, and a heading of it ----
+
+/** A heading's anchor as GitHub makes it (lower case, punctuation but '-' and '_' dropped, spaces to '-'). */
+function slug(heading: string): string {
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+}
+
+/** A Markdown text without its fenced blocks (and, unless `keepCode`, its inline code): links there are not links. */
+function prose(text: string, keepCode = false): string {
+  const noBlocks = text.replace(/^\s*(`{3,}|~{3,})[\s\S]*?^\s*\1\s*$/gm, '');
+  return keepCode ? noBlocks : noBlocks.replace(/`[^`\n]*`/g, '');
+}
+
+/** The anchors of a Markdown file's headings (a repeated heading gets -1, -2 ...). */
+function anchors(text: string): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const m of prose(text, true).matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
+    const base = slug(m[1]);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n === 0 ? base : `${base}-${n}`);
+  }
+  return out;
+}
+
+/** What is wrong with the relative links of `file` (none: an empty list). */
+function linkProblems(file: string, text: string, read: (path: string) => string | null): string[] {
+  const problems: string[] = [];
+  const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.';
+  for (const m of prose(text).matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1];
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // https:, mailto:
+    const [path, anchor] = target.split('#', 2);
+    const resolved = path === '' ? file : join(dir, path).split('\\').join('/');
+    const body = read(resolved);
+    if (body === null) {
+      problems.push(`${file}: ${target}: no file ${resolved}`);
+      continue;
+    }
+    if (anchor !== undefined && resolved.endsWith('.md') && !anchors(body).has(anchor)) {
+      problems.push(`${file}: ${target}: ${resolved} has no heading #${anchor}`);
+    }
+  }
+  return problems;
+}
+
+const readRel = (rel: string): string | null => {
+  const abs = join(ROOT, rel);
+  if (!existsSync(abs)) return null;
+  return statSync(abs).isDirectory() ? '' : readFileSync(abs, 'utf8');
+};
+
+describe('links in README.md and docs/', () => {
+  it.each(docFiles())('%s: every relative link names a file and a heading that exist', (file) => {
+    expect(linkProblems(file, readFileSync(join(ROOT, file), 'utf8'), readRel)).toEqual([]);
+  });
+
+  it('resolve files and GitHub anchors, and skip code and absolute URLs', () => {
+    const files: Record<string, string> = {
+      'docs/a.md': '# A page\n\n## The `poll` call: wake-ups\n\n## Twice\n\n## Twice\n',
+    };
+    const read = (p: string) => files[p] ?? null;
+    const text = [
+      '[ok](a.md#the-poll-call-wake-ups) [dup](a.md#twice-1) [top](#a-page) [web](https://x.org/y#z)',
+      '[bad file](b.md) [bad anchor](a.md#nope) `[code](c.md)`',
+      '```text',
+      '[in a block](d.md)',
+      '```',
+    ].join('\n');
+    expect(linkProblems('docs/a.md', `# A page\n${text}`, read)).toEqual([
+      'docs/a.md: b.md: no file docs/b.md',
+      'docs/a.md: a.md#nope: docs/a.md has no heading #nope',
+    ]);
   });
 });
 
@@ -440,6 +526,20 @@ frame.length.toFixed();
     const model = cliModel();
     expect(model.commands.get('pkt-gen')).toContain('--port');
     expect(model.commands.get('bench run')).toContain('--seconds');
+    // Followed into each command's own file (src/cli/<command>.ts).
+    for (const [cmd, flag] of [
+      ['ping', '--peer'],
+      ['isolation', '--guest'],
+      ['stress', '--transitions'],
+      ['start', '--out'],
+      ['demo', '--host'],
+      ['bench micro', '--time-ms'],
+      ['bench peers', '--seconds'],
+      ['replay', '--loop'],
+      ['lb', '--seconds'],
+    ]) {
+      expect(model.commands.get(cmd), cmd).toContain(flag);
+    }
     expect(
       shellProblems(
         [

@@ -11,8 +11,8 @@
  * stop in chain order (src/stop-order.ts), so a txseq run delivers every packet.
  */
 import { availableParallelism, cpus } from 'node:os';
-import { KC_DROPS, KR_COUNTERS_BYTE } from '../../shm/layout.js';
-import { kringWordBase } from '../../shm/region.js';
+import { KC_DROPS } from '../../shm/layout.js';
+import { kringCounterBase } from '../../shm/region.js';
 import { RegionViews } from '../../shm/views.js';
 import { NetmapError } from '../errors.js';
 import { checkNotifyPolicy, type NotifyPolicy } from '../kernel/notify.js';
@@ -169,7 +169,7 @@ function portDrops(d: PortDescriptor): number {
   const ids = region.ifRings(d.ifIndex);
   const f64 = new Float64Array(d.kmem, 0, Math.floor(d.kmem.byteLength / 8));
   let t = 0;
-  for (const id of [...ids.tx, ...ids.rx]) t += f64[(kringWordBase(id) * 4 + KR_COUNTERS_BYTE) / 8 + KC_DROPS];
+  for (const id of [...ids.tx, ...ids.rx]) t += f64[kringCounterBase(id) + KC_DROPS];
   return t + (d.type === 'vale' ? valeCounters(d.kmem).drops : 0);
 }
 

@@ -135,7 +135,7 @@ export interface CpuAccounting {
 /**
  * Per-thread figures and their sum over `packets` (the packets received over the same
  * run). busy = CPU - idle spin; projectedMpps = 1000 / max over threads of busy ns per
- * packet (see README, "CPU accounting", for the assumptions).
+ * packet (see docs/design.md, "CPU accounting", for the assumptions).
  */
 export function cpuAccounting(threads: readonly ThreadCpu[], packets: number): CpuAccounting {
   const per = (v: number | null) => (v === null || !(packets > 0) ? null : v / packets);

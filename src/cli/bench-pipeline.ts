@@ -12,8 +12,9 @@ import {
 import { NetmapError } from '../errors.js';
 
 /** The bench pipeline lines of the CLI's help. */
-export const BENCH_PIPELINE_HELP = `  bench pipeline  generator -> lb -> 2 counting workers (60 B frames) built four ways: sabnetmap
-               pipes, postMessage of transferred batches, ringbuf.js, one thread:
+export const BENCH_PIPELINE_HELP = `  bench pipeline  generator -> lb -> 2 counting workers (60 B frames) built five ways: sabnetmap
+               pipes (an lb thread; the source fanning out), postMessage of transferred batches,
+               ringbuf.js, one thread:
                [--seconds S per build (2)] [--flows N (1024)] [--ring N: slots per link, records per
                ringbuf.js ring, ring/batch messages in flight (4096)] [--batch N (64)]
                [--buf-size N: sabnetmap buffer bytes (2048)] [--json]

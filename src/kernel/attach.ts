@@ -4,8 +4,9 @@
  * user's side) holds one; so does a passthrough kloop or an emulated NIC's device thread,
  * which claim the interface for themselves alone (netmap's NR_EXCLUSIVE).
  *
- * Port types register here (registerPortType): the kernel's own (pipe, VALE) and devices
- * above it (the emulated e1000's guest driver), so the kernel knows no device.
+ * Port types register here (registerPortType): the kernel's own (pipe, pipe set, VALE,
+ * NIC) and devices above it (the emulated e1000's guest driver), so the kernel knows no
+ * device.
  */
 import { BELL_BYTES, KIF_EXCLUSIVE, KIF_GONE, KIF_USERS, RING_CUR, RING_HEAD, RING_TAIL } from '../../shm/layout.js';
 import { kifWordBase, kmemSize } from '../../shm/region.js';
@@ -243,12 +244,13 @@ function reinitRing(r: RegionViews, kr: KRing): void {
 }
 
 import { nicPortType } from './nic.js';
-// The kernel's own port types. pipe.ts, vale.ts and nic.ts import only types from here, so this
-// is no import cycle at run time.
+// The kernel's own port types. pipe.ts, pipeset.ts, vale.ts and nic.ts import only types from
+// here, so this is no import cycle at run time.
 import { type PipeDescriptor, pipePortType } from './pipe.js';
+import { PIPESET_TYPE, type PipeSetDescriptor, pipeSetPortType } from './pipeset.js';
 import { type ValeDescriptor, valePortType } from './vale.js';
 
-export type { PipeDescriptor, ValeDescriptor };
+export type { PipeDescriptor, PipeSetDescriptor, ValeDescriptor };
 
 /**
  * A NIC port's descriptor (its port type, the driver, registers from src/nic/): its rings,
@@ -264,5 +266,6 @@ export interface NicDescriptor extends BaseDescriptor {
 export type PortDescriptor = PipeDescriptor | ValeDescriptor | NicDescriptor;
 
 registerPortType('pipe', pipePortType);
+registerPortType(PIPESET_TYPE, pipeSetPortType);
 registerPortType('vale', valePortType);
 registerPortType('nic', nicPortType);

@@ -13,14 +13,13 @@ import {
   KC_PACKETS,
   KC_SYNCS,
   KR_BUSY,
-  KR_COUNTERS_BYTE,
   KR_HWCUR,
   KR_HWTAIL,
   KR_PEER_TAIL,
   SLOT_WORDS,
 } from '../../shm/layout.js';
 import { SharedLock } from '../../shm/lock.js';
-import { createBell, createPortMemory, kringWordBase } from '../../shm/region.js';
+import { createBell, createPortMemory, kringCounterBase, kringWordBase } from '../../shm/region.js';
 import type { RegionViews } from '../../shm/views.js';
 import { log, shouldLog } from '../log.js';
 import { TR_NOTIFY, trace } from '../trace.js';
@@ -85,7 +84,7 @@ export class KRing {
     this.tx = r.geometry.dirs[id] === DIR_TX;
     this.slotBase = r.slotWordBase(id);
     this.kb = kringWordBase(id);
-    this.cb = (this.kb * 4 + KR_COUNTERS_BYTE) / 8;
+    this.cb = kringCounterBase(id);
     this.hwcur = 0;
     this.hwtail = 0;
     this.load();

@@ -14,7 +14,6 @@
 import {
   BELL_SLEEP,
   KC_NOTIFIES,
-  KR_COUNTERS_BYTE,
   KR_EV_START,
   KR_EV_WANT,
   KR_PEER_TAIL,
@@ -22,9 +21,10 @@ import {
   SLEEP_RX,
   SLEEP_TX,
 } from '../../shm/layout.js';
-import { kringWordBase } from '../../shm/region.js';
+import { kringCounterBase, kringWordBase } from '../../shm/region.js';
 import { copyFrame } from '../../shm/views.js';
 import { wakeIfWorth } from '../kernel/notify.js';
+import { pipeSetRxRing, pipeSetTxRing } from '../kernel/pipeset.js';
 import { POLLIN, POLLOUT, type Port } from '../port.js';
 import type { NetmapRing } from '../ring.js';
 import { NON_IP, symmetricHash } from './hash.js';
@@ -48,13 +48,13 @@ export interface LinkWords {
 
 /** The kernel words of link `link` (kernel memory `kmem`). */
 export function linkWords(kmem: SharedArrayBuffer, link: number): LinkWords {
-  const txKb = kringWordBase(2 * link);
+  const tx = pipeSetTxRing(link);
   return {
     km: new Int32Array(kmem),
-    txKb,
-    rxKb: kringWordBase(2 * link + 1),
+    txKb: kringWordBase(tx),
+    rxKb: kringWordBase(pipeSetRxRing(link)),
     kf: new Float64Array(kmem),
-    txNotifies: (txKb * 4 + KR_COUNTERS_BYTE) / 8 + KC_NOTIFIES,
+    txNotifies: kringCounterBase(tx) + KC_NOTIFIES,
   };
 }
 

@@ -16,8 +16,7 @@ import type { Port } from '../port.js';
 import { spinIterations } from '../spin.js';
 import { Inputs, linkWords, Output, Sleeper } from './io.js';
 import { checkLbOptions, type LbOptions } from './lb.js';
-// Registers the links' port type in this thread (a type-only import would not load it).
-import './links.js';
+// The links' port type (the kernel's pipe sets) is registered with the kernel's attach.
 import type { LinkDescriptor } from './links.js';
 import { runLb, runSource } from './nodes.js';
 import { DONE_DEAD, RunControl, S_IN, S_TID, ThreadStats, wakeAll } from './runtime.js';
