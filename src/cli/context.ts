@@ -25,3 +25,24 @@ export interface CliContext {
   /** True once the first Ctrl-C came: the command ends with EXIT_INTERRUPTED. */
   interrupted(): boolean;
 }
+
+/**
+ * For commands that serve until they are told to stop (demo, switch): resolves with 128 +
+ * the signal's number once SIGINT or SIGTERM came and `cleanup` finished; a second signal
+ * quits at once. Install it before printing what a reader may signal on.
+ */
+export function untilSignal(cleanup: () => Promise<unknown>): Promise<number> {
+  return new Promise<number>((done) => {
+    let stopping = false;
+    for (const [name, no] of [
+      ['SIGINT', 2],
+      ['SIGTERM', 15],
+    ] as const) {
+      process.on(name, () => {
+        if (stopping) process.exit(128 + no);
+        stopping = true;
+        cleanup().finally(() => done(128 + no));
+      });
+    }
+  });
+}

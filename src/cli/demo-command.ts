@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import { NetmapError } from '../errors.js';
 import { isInt, num, type Opts, parse, UsageError } from './args.js';
-import type { CliContext } from './context.js';
+import { type CliContext, untilSignal } from './context.js';
 import { startDemoServer } from './demo.js';
 
 /** A host name or an IP address for --host: letters, digits, '.', '-', ':' (IPv6), nothing else. */
@@ -51,19 +51,7 @@ export async function demoCommand(argv: string[], ctx: CliContext): Promise<numb
     );
   }
   // The handlers go in before the URL is printed: whoever reads it may signal at once.
-  const stopped = new Promise<number>((done) => {
-    let stopping = false;
-    for (const [name, no] of [
-      ['SIGINT', 2],
-      ['SIGTERM', 15],
-    ] as const) {
-      process.on(name, () => {
-        if (stopping) process.exit(128 + no);
-        stopping = true;
-        server.close().then(() => done(128 + no));
-      });
-    }
-  });
+  const stopped = untilSignal(() => server.close());
   process.stdout.write(`demo: ${server.url}\n`);
   if (!isLoopback(host)) {
     process.stderr.write(

@@ -11,6 +11,7 @@ import { NetmapError } from '../errors.js';
 import { Netmap } from '../netmap.js';
 import { attachVxlan, type VxlanStats } from '../vxlan/attach.js';
 import { VXLAN_WAKES, type VxlanWake } from '../vxlan/endpoint.js';
+import { untilSignal } from './context.js';
 
 export const SWITCH_HELP = `usage: sabnetmap switch SWITCH --vxlan LOCAL_ADDR:PORT --remote NAME=ADDR:PORT[,vni=N] ... [options]
   a VALE switch (valeX) with one VXLAN port per remote (SWITCH:NAME), until Ctrl-C
@@ -120,23 +121,11 @@ export async function switchCommand(argv: string[]): Promise<number> {
     );
   }
   const timer = setInterval(() => report(false), (jsonEvery ?? every) * 1000);
-  return new Promise<number>((done) => {
-    let stopping = false;
-    for (const [name, no] of [
-      ['SIGINT', 2],
-      ['SIGTERM', 15],
-    ] as const) {
-      process.on(name, () => {
-        if (stopping) process.exit(128 + no);
-        stopping = true;
-        clearInterval(timer);
-        // The last figures while the ports are still on the switch (its counters go with them).
-        report(true);
-        h.close()
-          .then(() => netmap.close())
-          .finally(() => done(128 + no));
-      });
-    }
+  return untilSignal(() => {
+    clearInterval(timer);
+    // The last figures while the ports are still on the switch (its counters go with them).
+    report(true);
+    return h.close().then(() => netmap.close());
   });
 }
 
