@@ -30,7 +30,7 @@ import { type CpuAccounting, cpuAccounting, type WithThread } from './cputime.js
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenOptions } from './pktgen.js';
 import type { PktGenRoleResult } from './pktgen-run.js';
-import { type IntervalReport, runSession, type SessionRole } from './session.js';
+import { type IntervalReport, runRate, runSession, type SessionRole } from './session.js';
 import { writeTrace } from './trace-file.js';
 import type { Traced } from './traced.js';
 
@@ -373,8 +373,7 @@ export async function runChain(o: ChainRunOptions = {}): Promise<ChainRunResult>
   }
   const packets = rxR.packets;
   const links = up.map((d, k) => ({ tx: d.name, rx: down[k].name, drops: portDrops(d) + portDrops(down[k]) }));
-  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
-  const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
+  const rate = runRate(s, packets);
   const bridges = bridgeRs.map(
     (r, i): ChainBridgeStats => ({
       from: down[i].name,

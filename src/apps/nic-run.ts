@@ -22,7 +22,7 @@ import { type Mac, SEQ_OFFSET, writeFrame } from './frame.js';
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenOptions } from './pktgen.js';
 import { type PktGenRoleResult, type PktGenRunOptions, type PktGenRunResult, pairBasics } from './pktgen-run.js';
-import { runSession } from './session.js';
+import { runRate, runSession } from './session.js';
 
 /** A NIC run: one side is the wire (it sinks what the app sends, or generates what it receives). */
 export type NicRunOptions = PktGenRunOptions;
@@ -151,8 +151,7 @@ export async function runNicPktGen(o: NicRunOptions): Promise<NicRunResult> {
   ];
   const appCounters = sumCounters(appR.counters);
   const none: CountersByName = sumCounters([]);
-  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
-  const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
+  const rate = runRate(s, packets);
   const lr = lineRateMpps(lineBps(line), len);
   // vale-ctl lines read from the ports' kernel memory (the ports have left the switch by now).
   const valeLines =

@@ -17,6 +17,7 @@
 import { NS_MOREFRAG, ST_BATCHES, ST_BYTES, ST_PACKETS } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
 import { copyBytes } from '../nic/nic-ends.js';
+import { RecordCopier } from '../nic/pcap-ends.js';
 import type { CaptureReader, CaptureWriter } from '../pcap/index.js';
 import { MAX_RECORD } from '../pcap/index.js';
 import { type NetmapPort, POLLIN, POLLOUT } from '../port.js';
@@ -174,7 +175,9 @@ export function replayInto(
   const f = st.f64;
   let tooLong = 0;
   let slots = 0;
+  let pending = 0; // slots queued since the last txsync
   let late = 0;
+  const copier = new RecordCopier();
   let round = 0;
   const sched = new ReplaySchedule(o);
   const t0 = performance.now();
@@ -208,6 +211,7 @@ export function replayInto(
       if (at > now) {
         // Push what is queued before waiting: it is due already.
         port.txsync();
+        pending = 0;
         waitUntil(at);
       } else if (now - at > late) late = now - at;
     }
@@ -221,24 +225,26 @@ export function replayInto(
       if (room < 0) room += n;
     }
     if (room < frags) break;
+    // One slot per buffer's worth (a record has at least one byte); no view made per frame.
     let cur = ring.cur;
     let from = 0;
-    while (from < len || from === 0) {
+    do {
       const c = Math.min(len - from, bufSize);
-      ring.mem.set(r.data.subarray(r.offset + from, r.offset + from + c), ring.bufOffset(cur));
+      copier.copy(r, from, ring.mem, ring.i32, ring.bufOffset(cur), c);
       from += c;
       ring.setLen(cur, c);
       ring.setSlotFlags(cur, from < len ? NS_MOREFRAG : 0);
       cur = cur + 1 === n ? 0 : cur + 1;
-      slots++;
-      if (c === 0) break;
-    }
+    } while (from < len);
     ring.advance(cur);
+    slots += frags;
+    pending += frags;
     f[ST_PACKETS]++;
     f[ST_BYTES] += len;
-    // A txsync per `batch` slots, or when the next frame will wait anyway (above).
-    if (slots % o.batch < frags) {
+    // A txsync per `batch` slots, or before a wait for the next frame (above).
+    if (pending >= o.batch) {
       port.txsync();
+      pending = 0;
       f[ST_BATCHES]++;
       st.publish();
     }

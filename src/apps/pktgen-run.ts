@@ -25,7 +25,7 @@ import type { Mac } from './frame.js';
 import { runNicPktGen } from './nic-run.js';
 import type { AppPortDescriptor } from './open.js';
 import { checkPktGenOptions, type PktGenMode, type PktGenOptions, type PktGenResult } from './pktgen.js';
-import { type IntervalReport, runSession } from './session.js';
+import { type IntervalReport, runRate, runSession } from './session.js';
 import { writeTrace } from './trace-file.js';
 
 export type { IntervalReport } from './session.js';
@@ -379,10 +379,7 @@ export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRun
   const switchDrops = port === 'vale' ? [...txPorts, b].reduce((t, p) => t + valeCounters(p.kmem).drops, 0) : 0;
   // An emulated device drops what the guest described badly (counted, never lost silently).
   const deviceDrops = deviceRs.reduce((t, r) => t + r.txBad + r.rxBad, 0);
-  // A run shorter than one report interval (a --count run) has no interval: its rate
-  // is then the whole run's.
-  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
-  const rate = s.intervals.length > 0 ? s : { mpps: whole, mppsMin: whole, mppsMax: whole };
+  const rate = runRate(s, packets);
   const irqs = [...kloopRs, ...deviceRs].reduce((t, r) => t + r.irqs, 0);
   // The batches of the apps that run in guests: the interrupts go to them.
   const guestBatches =

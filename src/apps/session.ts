@@ -208,6 +208,19 @@ function roleError(e: unknown, name: string | undefined): unknown {
   return err instanceof NetmapError ? new NetmapError(err.code, msg) : new Error(msg, { cause: e });
 }
 
+/**
+ * A run's rate: the median of its intervals and their spread, or, for a run shorter than
+ * one report interval (a --count run has none), the whole run's `packets` over its time.
+ */
+export function runRate(
+  s: SessionResult<unknown>,
+  packets: number,
+): { mpps: number; mppsMin: number; mppsMax: number } {
+  if (s.intervals.length > 0) return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax };
+  const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
+  return { mpps: whole, mppsMin: whole, mppsMax: whole };
+}
+
 export function median(sorted: readonly number[]): number {
   if (sorted.length === 0) return 0;
   const m = sorted.length >> 1;

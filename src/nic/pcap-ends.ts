@@ -19,6 +19,31 @@ import {
 import { copyBytes } from './nic-ends.js';
 import type { WireSink, WireSource } from './wire.js';
 
+/**
+ * Copies bytes of a capture record into a buffer without making a view per record: by
+ * words when the reader's buffer allows it (its word view is made again only when the
+ * reader's buffer changes, which it does only to grow), else by bytes.
+ */
+export class RecordCopier {
+  private data: Uint8Array | null = null;
+  private words: Int32Array | null = null;
+
+  /** Copies `len` bytes of `rec`'s frame from its byte `from` to `dst[off..]` (`di`: dst's words). */
+  copy(rec: CaptureRecord, from: number, dst: Uint8Array, di: Int32Array, off: number, len: number): void {
+    const d = rec.data;
+    if (d !== this.data) {
+      this.data = d;
+      this.words = (d.byteOffset & 3) === 0 ? new Int32Array(d.buffer, d.byteOffset, d.byteLength >> 2) : null;
+    }
+    const so = rec.offset + from;
+    if (this.words !== null) {
+      copyBytes(d, this.words, so, dst, di, off, len);
+    } else {
+      for (let b = 0; b < len; b++) dst[off + b] = d[so + b];
+    }
+  }
+}
+
 /** A capture replayed `loop` times (0: forever). */
 export class PcapWireSource implements WireSource {
   private readonly reader: CaptureReader;
@@ -26,8 +51,7 @@ export class PcapWireSource implements WireSource {
   private rounds = 0;
   /** Records read in this round (a capture with none is not replayed forever). */
   private inRound = 0;
-  private data: Uint8Array | null = null;
-  private words: Int32Array | null = null;
+  private readonly copier = new RecordCopier();
 
   constructor(
     path: string,
@@ -52,19 +76,7 @@ export class PcapWireSource implements WireSource {
   }
 
   read(dst: Uint8Array, di: Int32Array, off: number, from: number, len: number): void {
-    const r = this.rec as CaptureRecord;
-    if (r.data !== this.data) {
-      // The reader's buffer changes only when it grows: its word view is made again then.
-      this.data = r.data;
-      this.words =
-        (r.data.byteOffset & 3) === 0 ? new Int32Array(r.data.buffer, r.data.byteOffset, r.data.byteLength >> 2) : null;
-    }
-    const so = r.data.byteOffset + r.offset + from;
-    if (this.words !== null && ((r.offset + from) & 3) === 0) {
-      copyBytes(r.data, this.words, r.offset + from, dst, di, off, len);
-    } else {
-      for (let b = 0; b < len; b++) dst[off + b] = r.data[so - r.data.byteOffset + b];
-    }
+    this.copier.copy(this.rec as CaptureRecord, from, dst, di, off, len);
   }
 
   origLen(): number {
