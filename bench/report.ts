@@ -404,7 +404,7 @@ function measuredHow(s: Scenario): string {
   }
   const spin =
     s.experiment === 'ping'
-      ? 'peer awake: poll busy-polls and kloops/device threads busy-wait; asleep: everything sleeps at once'
+      ? 'peer awake: poll busy-polls and kloops/device threads busy-wait where every thread has a core, else nobody spins and they linger 200 us; asleep: everything sleeps at once'
       : `spin ${s.base.spinUs === 'auto' ? 'auto (200 us when every thread has a core, else 0)' : `${s.base.spinUs} us`}`;
   return `- Each point: ${s.base.warmupMs} ms warm-up, then ${s.base.seconds} s of ${s.base.reportMs} ms intervals (${spin}); points ran one at a time.`;
 }

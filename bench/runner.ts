@@ -25,9 +25,11 @@ import { arch, availableParallelism, cpus, loadavg, platform, totalmem } from 'n
 import { join, resolve } from 'node:path';
 import { type ChainPort, runChain } from '../src/apps/chain-run.js';
 import type { CpuAccounting, ThreadCpuFigures } from '../src/apps/cputime.js';
+import { pingWaits } from '../src/apps/endpoint.js';
 import type { NicRunResult } from '../src/apps/nic-run.js';
 import { type Endpoint, type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
 import { NetmapError } from '../src/errors.js';
+import { SPIN_MAX_US } from '../src/kernel/notify.js';
 import { packageRoot } from '../src/paths.js';
 import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
 import { runPeersBench } from './peers.js';
@@ -42,6 +44,7 @@ import {
   type PointParams,
   paramValue,
   pointEndpoints,
+  pointThreads,
   type Scenario,
   type SweepParam,
 } from './scenario.js';
@@ -335,7 +338,8 @@ async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal, trace?
   if (p.port === 'nic') return runNic(s, p, signal);
   const e = pointEndpoints(p);
   const ping = s.experiment === 'ping';
-  const awake = p.peer === 'awake';
+  // ping: how the path waits, awake or asleep, for this point's threads and cores (pingWaits).
+  const waits = ping ? pingWaits(p.peer === 'awake', pointThreads(s, p), availableParallelism(), SPIN_MAX_US) : null;
   const r = await runPktGenPair({
     port: p.port ?? 'pipe',
     tx: e.tx as Endpoint,
@@ -344,8 +348,8 @@ async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal, trace?
     // ping stops after this many round trips (else 10000): enough for the whole point at any RTT seen here.
     ...(ping ? { count: PING_MAX_ROUND_TRIPS } : {}),
     ...runKnobs(s, p),
-    // ping: an awake peer's kloop or device thread never sleeps either: nobody on the path does.
-    busyWait: ping ? awake : s.base.busyWait,
+    busyWait: waits?.busyWait ?? s.base.busyWait,
+    ...(waits?.lingerUs !== undefined ? { lingerUs: waits.lingerUs } : {}),
     moderation: s.base.moderation,
     signal,
     trace,

@@ -31,10 +31,11 @@ import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { DEFAULT_BUF_SIZE, MAX_RING_SLOTS, MIN_RING_SLOTS } from '../shm/layout.js';
 import { MAX_CHAIN } from '../src/apps/chain-run.js';
+import { pingWaits } from '../src/apps/endpoint.js';
 import { MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN } from '../src/apps/frame.js';
 import { MAX_MODERATION } from '../src/emulated/nic.js';
 import { NetmapError } from '../src/errors.js';
-import { NOTIFY_POLICIES, type NotifyPolicy } from '../src/kernel/notify.js';
+import { NOTIFY_POLICIES, type NotifyPolicy, SPIN_MAX_US } from '../src/kernel/notify.js';
 import { LINE_RATES, type LineRate } from '../src/nic/line.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -76,8 +77,6 @@ export type Mode = (typeof MODES)[number];
 /** ping: the peer busy-polls (awake: nobody on the path sleeps) or sleeps at once (asleep: a wake-up per packet). */
 export const PEER_STATES = ['awake', 'asleep'] as const;
 export type PeerState = (typeof PEER_STATES)[number];
-/** An awake ping peer busy-polls this long before it would sleep (it never does within a poll's timeout). */
-export const AWAKE_SPIN_US = 1e7;
 /** Busy-poll time when spinUs is 'auto' and every thread of the point has a core (else 0). */
 export const AUTO_SPIN_US = 200;
 
@@ -884,7 +883,8 @@ export function expandPoints(s: Scenario, cores = availableParallelism()): Point
     points = points.flatMap((p) => values.map((v) => ({ ...p, [k]: v })));
   }
   for (const p of points) {
-    if (s.experiment === 'ping') p.spinUs = p.peer === 'awake' ? AWAKE_SPIN_US : 0;
+    if (s.experiment === 'ping')
+      p.spinUs = pingWaits(p.peer === 'awake', pointThreads(s, p), cores, SPIN_MAX_US).spinUs;
     else if (s.experiment === 'peers')
       p.spinUs = AUTO_SPIN_US; // what runPeersBench's pipe uses
     else if (s.sweep.spinUs === undefined) {

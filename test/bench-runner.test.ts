@@ -139,12 +139,14 @@ describe('scenario validation', () => {
     expect(p.series).toBe('endpoints');
     expect(p.x).toBe('peer');
     const pts = expandPoints(p, 2);
+    // Awake spins only where every thread has a core: a guest's kloop makes three on two.
     expect(pts.map((q) => [q.endpoints, q.peer, q.spinUs, q.batch])).toEqual([
-      ['guest<->host', 'awake', 1e7, 1],
+      ['guest<->host', 'awake', 0, 1],
       ['guest<->host', 'asleep', 0, 1],
       ['host<->host', 'awake', 1e7, 1],
       ['host<->host', 'asleep', 0, 1],
     ]);
+    expect(expandPoints(p, 3)[0].spinUs).toBe(1e7);
     const c = validateScenario({ name: 'c', experiment: 'chain', base: { n: 2 }, sweep: { vms: [false, true] } });
     expect(c.mode).toBe('tx');
     expect(c.port).toBe('pipe');

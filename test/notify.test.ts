@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BELL_SLEEP, KR_EV_START, KR_EV_WANT, SLEEP_RX, SLEEP_TX } from '../shm/layout.js';
+import { AWAKE_SPIN_US, pingWaits } from '../src/apps/endpoint.js';
 import {
   checkNotifyPolicy,
   MAX_DELAY_MS,
@@ -191,6 +192,18 @@ describe('the busy-poll window', () => {
 
   it('oversubscribed does not change asleep: it polls what it is told', () => {
     expect(new SpinWindow('asleep', 200, true).us).toBe(200);
+  });
+});
+
+describe('how a ping path waits (pingWaits)', () => {
+  it('asleep: nothing spins, nothing busy-waits', () => {
+    expect(pingWaits(false, 2, 2, 200)).toEqual({ spinUs: 0, busyWait: false });
+  });
+  it('awake with a core per thread: the apps spin and the host threads busy-wait', () => {
+    expect(pingWaits(true, 3, 4, 200)).toEqual({ spinUs: AWAKE_SPIN_US, busyWait: true });
+  });
+  it('awake with more threads than cores: nobody spins, the host threads linger', () => {
+    expect(pingWaits(true, 3, 2, 200)).toEqual({ spinUs: 0, busyWait: false, lingerUs: 200 });
   });
 });
 

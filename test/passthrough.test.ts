@@ -44,6 +44,24 @@ function drain(ring: GuestPort['rx'] | Port['rx']): number[] {
 }
 
 describe('passthrough through the CSB', () => {
+  it('a guest that sends before its kloop attaches loses nothing (the kloop leaves the guest its ring headers)', () => {
+    const nm = new Netmap();
+    const host = nm.register('pt{', { ringSize: 16 });
+    const peer = nm.open('pt}');
+    const { guest, kloop } = passThrough(host);
+    const g = new GuestPort(guest);
+    // As a guest app that announces itself before its kloop thread has started.
+    send(g.tx, 1, 1);
+    g.txsync();
+    const k = new Kloop(kloop);
+    k.step();
+    send(g.tx, 1, 2);
+    g.txsync();
+    k.step();
+    peer.rxsync();
+    expect(drain(peer.rx)).toEqual([1, 2]);
+  });
+
   it('guest -> host: the guest txsync publishes head, the kloop moves it, the peer receives in order', () => {
     const { peer, g, k } = setup();
     let next = 0;

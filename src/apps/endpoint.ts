@@ -42,3 +42,29 @@ export function appEndpoint(d: PortDescriptor, who: Endpoint, o: { moderation?: 
   const pt = passThrough(d);
   return { port: pt.guest, host: { role: 'kloop', kloop: pt.kloop }, hostName: `kloop ${d.name}` };
 }
+
+/** What `pingWaits` returns: how the apps poll and the host threads wait on a ping's path. */
+export interface PingWaits {
+  spinUs: number;
+  busyWait: boolean;
+  /** Set when a host thread lingers instead of busy-waiting. */
+  lingerUs?: number;
+}
+
+/** An awake ping peer's busy-poll (µs): it never ends within a poll's timeout. */
+export const AWAKE_SPIN_US = 1e7;
+
+/**
+ * How a ping's path waits, one rule for `sabnetmap ping` and the runner's latency points.
+ * Asleep: everything sleeps at once (every packet a wake-up). Awake: the apps busy-poll and
+ * a guest's kloop or an emulated NIC's device thread busy-waits (nobody sleeps), which needs
+ * a core per thread: with `threads` > `cores` spinners time-slice and a round trip takes
+ * milliseconds (measured on 2 cores, guest<->host: 7990 µs median). There awake is what
+ * the cores allow: the apps do not spin and the host thread lingers `lingerUs` after its
+ * work (the most an adaptive window polls).
+ */
+export function pingWaits(awake: boolean, threads: number, cores: number, lingerUs: number): PingWaits {
+  if (!awake) return { spinUs: 0, busyWait: false };
+  if (threads <= cores) return { spinUs: AWAKE_SPIN_US, busyWait: true };
+  return { spinUs: 0, busyWait: false, lingerUs };
+}

@@ -381,7 +381,10 @@ function ping(port: NetmapPort, o: Opts, ctl: Control, st: RoleStats): PktGenRes
       let cur = rx.cur;
       const tail = rx.tail;
       while (cur !== tail) {
-        if (rx.len(cur) > 0 && rx.u32[(rx.bufOffset(cur) + SEQ_OFFSET) >>> 2] === i) back = true;
+        // A reply is unicast (pong swaps the MACs); a group frame (the receiver's announcement
+        // on VALE) is not one, whatever its bytes at the sequence offset.
+        const at = rx.bufOffset(cur);
+        if (rx.len(cur) > 0 && (rx.mem[at] & 1) === 0 && rx.u32[(at + SEQ_OFFSET) >>> 2] === i) back = true;
         cur = rx.next(cur);
       }
       rx.advance(cur);

@@ -2,7 +2,10 @@
  * `sabnetmap ping`: round-trip times between two endpoints over a pipe or VALE, the peer
  * awake (busy-polling: the cost of the path alone) or asleep (every packet a wake-up).
  */
+import { availableParallelism } from 'node:os';
+import { pingWaits } from '../apps/endpoint.js';
 import { runPktGenPair } from '../apps/pktgen-run.js';
+import { SPIN_MAX_US } from '../kernel/notify.js';
 import { isInt, num, parse, UsageError } from './args.js';
 import type { CliContext } from './context.js';
 import { endpoint, notifyPolicy, portType, traceFile } from './options.js';
@@ -29,20 +32,22 @@ export async function pingCommand(argv: string[], ctx: CliContext): Promise<void
   if (peer !== 'awake' && peer !== 'asleep') throw new UsageError(`--peer must be awake or asleep, got '${peer}'`);
   const count = num(o, 'count', 10_000, (v) => isInt(v) && v >= 1 && v <= 1e8, 'an integer from 1 to 1e8');
   const len = num(o, 'len', 60, isInt, 'an integer');
-  // Awake: poll never sleeps (it spins for its whole 50 ms timeout, then spins again);
-  // asleep: poll sleeps at once and every packet is a wake-up.
-  const spinUs = peer === 'awake' ? 1e7 : 0;
-  // An awake guest's kloop busy-waits too: nobody on the path sleeps.
+  // Awake with more threads than cores (a guest adds its kloop): what the cores allow (pingWaits).
+  const waits = pingWaits(
+    peer === 'awake',
+    2 + ends.filter((e) => e !== 'host').length,
+    availableParallelism(),
+    SPIN_MAX_US,
+  );
   const r = await runPktGenPair({
     port,
     mode: 'ping',
     count,
     len,
     batch: 1,
-    spinUs,
+    ...waits,
     tx: ends[0],
     rx: ends[1],
-    busyWait: peer === 'awake',
     notify,
     trace,
   });

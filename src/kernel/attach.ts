@@ -93,6 +93,16 @@ export function hostRegion(desc: PortDescriptor): RegionViews {
 export interface AttachOptions {
   /** Claim the interface alone whatever the descriptor says (a kloop, a device thread). */
   exclusive?: boolean;
+  /**
+   * Leave the ring headers and geometry words in the region as they are, even as the
+   * interface's first user: a kloop's, whose guest owns them from passThrough() on (which
+   * set them from the kernel's state, as netmap does when the hypervisor registers the
+   * port). The guest may already have used its rings when its kloop thread attaches: a
+   * reset then would move its cur back under frames it has published (measured: a VALE
+   * host<->guest ping hung in 2 of 5 runs, the guest's reply sent into a slot the kloop
+   * had already moved past).
+   */
+  keepUserRings?: boolean;
 }
 
 function checkMode(mode: OpenMode | undefined, name: string): OpenMode {
@@ -167,16 +177,17 @@ export class KernelPort {
     // The first user of a free interface starts from the kernel's state, whatever its last
     // user (a guest that crashed, a hostile one) left in the ring headers and the geometry
     // words: netmap reinitialises rings on register.
+    const reinit = first && o.keepUserRings !== true;
     const make = (id: number): KRing => {
       const kr = new KRing(r, this.km, id, `${desc.name}/${id}`);
       kr.backend = this.att.backend(id);
-      if (first) reinitRing(r, kr);
+      if (reinit) reinitRing(r, kr);
       return kr;
     };
-    if (first) r.geometry.writeUser(r.i32);
+    if (reinit) r.geometry.writeUser(r.i32);
     this.txk = all.tx.filter((id) => this.ids.tx.includes(id)).map(make);
     this.rxk = all.rx.filter((id) => this.ids.rx.includes(id)).map(make);
-    if (first)
+    if (reinit)
       for (const id of [...all.tx, ...all.rx]) if (!this.bound(id)) reinitRing(r, new KRing(r, this.km, id, ''));
   }
 

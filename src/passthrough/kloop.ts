@@ -58,8 +58,9 @@ export class Kloop {
   private owed = true;
 
   constructor(desc: KloopDescriptor, o: { notify?: NotifyPolicy } = {}) {
-    // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE).
-    this.port = new KernelPort(desc.port, { exclusive: true });
+    // A guest's port is its alone (netmap's sync kloop registers it NR_EXCLUSIVE); its ring
+    // headers are the guest's, set by passThrough(): the guest may be using them already.
+    this.port = new KernelPort(desc.port, { exclusive: true, keepUserRings: true });
     this.csb = new Csb(desc.csb, this.port.txk.length + this.port.rxk.length);
     this.notify = checkNotifyPolicy(o.notify ?? 'asleep');
     this.entries = [...this.port.txk, ...this.port.rxk];
