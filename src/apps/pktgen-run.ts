@@ -220,7 +220,7 @@ export function pairBasics(o: PktGenRunOptions): {
 export async function runPktGenPair(o: PktGenRunOptions = {}): Promise<PktGenRunResult> {
   if (o.port === 'nic') return runNicPktGen(o);
   const mode = o.mode ?? 'tx';
-  const { len, batch, ring, count, seconds, common } = pairBasics(o);
+  const { len, batch, ring, seconds, common } = pairBasics(o);
   const txWho = o.tx ?? 'host';
   const rxWho = o.rx ?? 'host';
   for (const [what, v] of [
