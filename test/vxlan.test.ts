@@ -124,6 +124,11 @@ describe('attachVxlan options', () => {
   const base: VxlanOptions = { local: '127.0.0.1:0', remotes: [{ name: 'a', address: '127.0.0.2', port: 4789 }] };
   const bad = (sw: string, o: Partial<VxlanOptions>) => () => checkVxlanOptions(sw, { ...base, ...o });
 
+  it('refuses endpoint threads other than 1 or 2', () => {
+    const e = expectCode(bad('vale0', { threads: 3 as never }), 'EINVAL');
+    expect(e.message).toContain('threads must be 1 or 2');
+  });
+
   it('refuses a remote named twice', () => {
     const e = expectCode(bad('vale0', { remotes: ['a=127.0.0.2:4789', 'a=127.0.0.3:4789'] }), 'EINVAL');
     expect(e.message).toContain('named twice');
@@ -278,23 +283,27 @@ describe('VXLAN ports through the switch (loopback UDP)', () => {
     return { nm, h, peers };
   }
 
-  it('a broadcast from one remote leaves to every other remote as one datagram with its VNI, and reaches a local port', async () => {
-    const { nm, h, peers } = await rig(3, {}, [42, 7, 9]);
-    const local = nm.open('vale0:local');
-    open.push(() => local.close());
-    const f = frame(BCAST, macOf(1), 100);
-    sendTo(peers[0], h, encapsulate(42, f));
-    await until(() => peers[1].got.length === 1 && peers[2].got.length === 1, 'the flooded copies');
-    expect(decap(peers[1].got[0])).toEqual({ vni: 7, frame: f });
-    expect(decap(peers[2].got[0])).toEqual({ vni: 9, frame: f });
-    expect(peers[0].got).toEqual([]);
-    local.rxsync();
-    expect(local.rx.len(local.rx.cur)).toBe(100);
-    expect([...local.rx.buf(local.rx.cur).subarray(0, 100)]).toEqual([...f]);
-    // A send is counted once the kernel took it (its callback, just after).
-    await eventually(() => expect(h.stats().remotes.map((r) => r.out.frames)).toEqual([0, 1, 1]));
-    expect(h.stats().macs).toEqual([{ mac: '02:00:00:00:00:01', port: 'vale0:a' }]);
-  });
+  it.each([1, 2] as const)(
+    'a broadcast from one remote leaves to every other remote as one datagram with its VNI, and reaches a local port (%i endpoint thread(s))',
+    async (threads) => {
+      const { nm, h, peers } = await rig(3, { threads }, [42, 7, 9]);
+      expect(h.stats().endpoint.threads.map((t) => t.role)).toEqual(threads === 2 ? ['in', 'out'] : ['both']);
+      const local = nm.open('vale0:local');
+      open.push(() => local.close());
+      const f = frame(BCAST, macOf(1), 100);
+      sendTo(peers[0], h, encapsulate(42, f));
+      await until(() => peers[1].got.length === 1 && peers[2].got.length === 1, 'the flooded copies');
+      expect(decap(peers[1].got[0])).toEqual({ vni: 7, frame: f });
+      expect(decap(peers[2].got[0])).toEqual({ vni: 9, frame: f });
+      expect(peers[0].got).toEqual([]);
+      local.rxsync();
+      expect(local.rx.len(local.rx.cur)).toBe(100);
+      expect([...local.rx.buf(local.rx.cur).subarray(0, 100)]).toEqual([...f]);
+      // A send is counted once the kernel took it (its callback, just after).
+      await eventually(() => expect(h.stats().remotes.map((r) => r.out.frames)).toEqual([0, 1, 1]));
+      expect(h.stats().macs).toEqual([{ mac: '02:00:00:00:00:01', port: 'vale0:a' }]);
+    },
+  );
 
   it('unicast to a learned MAC goes only to the port it was learned on', async () => {
     const { h, peers } = await rig(3);

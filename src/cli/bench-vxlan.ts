@@ -8,10 +8,11 @@ import { formatVxlanBench, netnsUnavailable, runVxlanBench } from '../../bench/v
 import { NetmapError } from '../errors.js';
 import { VXLAN_WAKES, type VxlanWake } from '../vxlan/endpoint.js';
 
-export const BENCH_VXLAN_HELP = `usage: sabnetmap bench vxlan [--mb N (100)] [--runs N (1)] [--mtu N (1500)] [--wake async|poll] [--json]
+export const BENCH_VXLAN_HELP = `usage: sabnetmap bench vxlan [--mb N (100)] [--runs N (1)] [--mtu N (1500)] [--wake async|poll] [--threads 1|2] [--json]
   a TCP transfer of N MB between two network namespaces (kernel vxlan devices, veth pairs)
   through the sabnetmap switch and through a Linux bridge, Gbit/s for each and the ratio;
-  the switch's frames/s and its endpoint thread's CPU per frame. Needs root.
+  the switch's frames/s and its endpoint threads' CPU per frame (--threads: the endpoint's,
+  default 2 with 2 cores or more). Needs root.
 `;
 
 export async function benchVxlanCommand(argv: string[]): Promise<number> {
@@ -24,6 +25,7 @@ export async function benchVxlanCommand(argv: string[]): Promise<number> {
         runs: { type: 'string' },
         mtu: { type: 'string' },
         wake: { type: 'string' },
+        threads: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean' },
       },
@@ -52,6 +54,7 @@ export async function benchVxlanCommand(argv: string[]): Promise<number> {
   if (!(VXLAN_WAKES as readonly string[]).includes(wake)) {
     throw new NetmapError('EINVAL', `--wake must be ${VXLAN_WAKES.join(' or ')}, got '${wake}'`);
   }
+  const threadsArg = values.threads === undefined ? undefined : int('threads', 2, 1, 2);
   const why = netnsUnavailable();
   if (why !== null) {
     process.stderr.write(`sabnetmap: bench vxlan needs network namespaces: ${why}\n`);
@@ -69,6 +72,7 @@ export async function benchVxlanCommand(argv: string[]): Promise<number> {
     runs,
     mtu,
     wake: wake as VxlanWake,
+    ...(threadsArg === undefined ? {} : { threads: threadsArg as 1 | 2 }),
     signal: ac.signal,
     onProgress: (line) => process.stderr.write(`${line}\n`),
   });

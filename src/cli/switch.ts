@@ -23,6 +23,8 @@ export const SWITCH_HELP = `usage: sabnetmap switch SWITCH --vxlan LOCAL_ADDR:PO
   --json-stats S         one JSON line of counters every S seconds instead
   --ring N / --buf-size N   the ports' ring and buffer sizes (1024 / 2048)
   --wake async|poll      how the endpoint notices frames from other threads (async)
+  --threads 1|2          endpoint threads: 2 runs the inbound and outbound halves apart
+                         (default 2 with 2 cores or more)
 `;
 
 function usage(msg: string): NetmapError {
@@ -62,6 +64,7 @@ export async function switchCommand(argv: string[]): Promise<number> {
         ring: { type: 'string' },
         'buf-size': { type: 'string' },
         wake: { type: 'string' },
+        threads: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -98,6 +101,7 @@ export async function switchCommand(argv: string[]): Promise<number> {
     ringSize: integer(values.ring as string | undefined, 'ring'),
     bufSize: integer(values['buf-size'] as string | undefined, 'buf-size'),
     wake: wake as VxlanWake,
+    threads: integer(values.threads as string | undefined, 'threads') as 1 | 2 | undefined,
   });
   const t0 = performance.now();
   let last: VxlanStats | null = null;

@@ -9,6 +9,7 @@
  * switch's per-port counters (valeCtl) and its learning table, with no message to the
  * worker, so `stats()` is synchronous and costs the forwarding nothing.
  */
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { SW_LEARN, SW_LEARN_ENTRIES, SW_PORTS, VALE_MAX_PORTS } from '../../shm/layout.js';
 import { NetmapError } from '../errors.js';
@@ -20,6 +21,7 @@ import {
   type EndpointConfig,
   type EndpointCounter,
   type EndpointRemote,
+  type EndpointRole,
   EP_COUNTERS,
   REMOTE_COUNTERS,
   type RemoteCounter,
@@ -70,6 +72,13 @@ export interface VxlanOptions {
   mtu?: number;
   /** How the endpoint notices frames other threads send to its ports (default 'async'). */
   wake?: VxlanWake;
+  /**
+   * Endpoint threads: 2 (default where the machine has 2 cores or more) runs the inbound
+   * half (the listening socket and the ports' TX rings) and the outbound half (a connected
+   * socket per remote and the ports' RX rings) in threads of their own, each port
+   * registered /T by one and /R by the other; 1 runs both in one thread.
+   */
+  threads?: 1 | 2;
   /** wake 'poll': busy-poll time after the last frame before a 1 ms timer takes over (µs; default 50). */
   spinUs?: number;
   /** The ports' ring size and buffer size (the switch's other ports must share its buffer size). */
@@ -133,6 +142,8 @@ export interface VxlanStats {
     /** Of its CPU time, user space and kernel (10 ms resolution; null where unavailable). */
     userNs: number | null;
     sysNs: number | null;
+    /** Per endpoint thread (one, or the inbound and the outbound half): its CPU times as above. */
+    threads: Array<{ role: EndpointRole; cpuNs: number | null; userNs: number | null; sysNs: number | null }>;
   };
   remotes: VxlanRemoteStats[];
   /** Every port of the switch (VXLAN or not) with its counters: vale-ctl. */
@@ -161,6 +172,7 @@ const SWITCH_NAME = /^vale[A-Za-z0-9_]*$/;
 
 export interface CheckedVxlanOptions {
   config: EndpointConfig;
+  threads: 1 | 2;
   ringSize?: number;
   bufSize?: number;
 }
@@ -185,6 +197,8 @@ export function checkVxlanOptions(switchName: string, opts: VxlanOptions): Check
   if (!(typeof spinUs === 'number' && spinUs >= 0 && spinUs <= 1e6)) {
     throw new NetmapError('EINVAL', `spinUs must be a number of microseconds from 0 to 1e6, got ${String(spinUs)}`);
   }
+  const threads = opts.threads ?? (availableParallelism() >= 2 ? 2 : 1);
+  if (threads !== 1 && threads !== 2) throw new NetmapError('EINVAL', `threads must be 1 or 2, got ${String(threads)}`);
   const recvBufferSize = opts.recvBufferSize ?? 4 << 20;
   if (!(Number.isInteger(recvBufferSize) && recvBufferSize >= 4096 && recvBufferSize <= 1 << 30)) {
     throw new NetmapError(
@@ -232,6 +246,7 @@ export function checkVxlanOptions(switchName: string, opts: VxlanOptions): Check
   }
   return {
     config: { local, family, mtu, remotes, wake, spinUs, recvBufferSize },
+    threads,
     ringSize: opts.ringSize,
     bufSize: opts.bufSize,
   };
@@ -268,63 +283,71 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
     if (existing.has(r.name))
       throw new NetmapError('EBUSY', `${switchName}:${r.name} exists: a VXLAN port needs a port of its own`);
   }
-  const file = workerPath();
-  const descs: PortDescriptor[] = [];
+  const roles: EndpointRole[] = checked.threads === 2 ? ['in', 'out'] : ['both'];
+  // Each thread its own registration of every port: the inbound half binds the TX rings
+  // (netmap's /T), the outbound half the RX rings (/R). The port leaves the switch with its
+  // last user.
+  const suffix: Record<EndpointRole, string> = { both: '', in: '/T', out: '/R' };
+  const descs: PortDescriptor[][] = roles.map(() => []);
+  const sizes = {
+    ...(checked.ringSize === undefined ? {} : { ringSize: checked.ringSize }),
+    ...(checked.bufSize === undefined ? {} : { bufSize: checked.bufSize }),
+  };
   try {
     for (const r of config.remotes) {
-      descs.push(
-        netmap.register(`${switchName}:${r.name}`, {
-          ...(checked.ringSize === undefined ? {} : { ringSize: checked.ringSize }),
-          ...(checked.bufSize === undefined ? {} : { bufSize: checked.bufSize }),
-        }),
-      );
+      roles.forEach((role, k) => {
+        descs[k].push(netmap.register(`${switchName}:${r.name}${suffix[role]}`, sizes));
+      });
     }
   } catch (e) {
-    // The ones made leave again (a port goes with its last user).
-    for (const d of descs) attachPort(d).close();
+    leave(descs[0]);
     throw e;
   }
-  const swmem = (descs[0] as ValeDescriptor).switch.swmem;
-  const stats = new SharedArrayBuffer(statsWords(descs.length) * 8);
-  const data: VxlanWorkerData = { config, descs, stats };
-  let worker: Worker;
-  try {
-    worker = new Worker(file, { workerData: data, transferList: transferList(data) as never });
-  } catch (e) {
-    for (const d of descs) attachPort(d).close();
-    throw new NetmapError(
-      'ENOENT',
-      `cannot start the VXLAN endpoint thread (${file}): ${(e as Error).message}; run 'npm run build'`,
-    );
-  }
-  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
-  let failure: string | undefined;
-  worker.on('error', (e) => {
-    failure = e.message;
-  });
-  const first = await new Promise<VxlanWorkerMessage | { type: 'exit' }>((resolve) => {
-    worker.once('message', resolve);
-    exited.then(() => resolve({ type: 'exit' }));
-  });
-  if (first.type !== 'ready') {
-    await exited;
-    if (first.type === 'error') {
-      const code = first.code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL';
-      throw new NetmapError(code, `vxlan: cannot bind ${formatUdpAddress(config.local)}: ${first.message}`);
+  const swmem = (descs[0][0] as ValeDescriptor).switch.swmem;
+  const threads: EndpointThread[] = [];
+  let local: UdpAddress = config.local;
+  for (let k = 0; k < roles.length; k++) {
+    let t: EndpointThread;
+    try {
+      t = await startEndpointThread({
+        config,
+        descs: descs[k],
+        stats: new SharedArrayBuffer(statsWords(descs[k].length) * 8),
+        role: roles[k],
+      });
+    } catch (e) {
+      // The threads started close their ports; those of a thread that never started leave here.
+      await Promise.all(threads.map((x) => x.close()));
+      if (k === 0) leave(descs[0]);
+      throw e;
     }
-    throw new NetmapError(
-      'EINVAL',
-      `vxlan: the endpoint thread ended before it started${failure ? `: ${failure}` : ''}`,
-    );
+    threads.push(t);
+    // The outbound half binds only its connected sockets: the inbound half's address is the endpoint's.
+    if (roles[k] !== 'out') local = t.local;
   }
-  const local = first.local;
   const names = config.remotes.map((r) => `${switchName}:${r.name}`);
-  const f64 = new Float64Array(stats);
+  const blocks = threads.map((t) => new Float64Array(t.stats));
+  // The threads' counters add up (each remote counter is written by one half only, the
+  // other's stays 0); of the endpoint's, CPU times add (-1: unavailable) and the wall time
+  // is the longest; an errno is whichever half saw one.
+  const word = (i: number, how: 'sum' | 'max' | 'cpu' | 'errno'): number => {
+    let v = 0;
+    for (const b of blocks) {
+      const x = b[i];
+      if (how === 'max') v = Math.max(v, x);
+      else if (how === 'errno') v = x !== 0 ? x : v;
+      else if (how === 'cpu') v = x < 0 || v < 0 ? -1 : v + x;
+      else v += x;
+    }
+    return v;
+  };
+  const epHow = (n: EndpointCounter) =>
+    n === 'wallNs' ? 'max' : n === 'cpuNs' || n === 'userNs' || n === 'sysNs' ? 'cpu' : 'sum';
   const maxFrame = maxFrameFor(config.mtu, config.family as Family);
   let closing: Promise<void> | null = null;
 
   const read = (): VxlanStats => {
-    const ep = Object.fromEntries(EP_COUNTERS.map((n, i) => [n, f64[i]])) as Record<EndpointCounter, number>;
+    const ep = Object.fromEntries(EP_COUNTERS.map((n, i) => [n, word(i, epHow(n))])) as Record<EndpointCounter, number>;
     let ports: VxlanStats['ports'] = [];
     try {
       ports = netmap.valeCtl().find((s) => s.switch === switchName)?.ports ?? [];
@@ -333,7 +356,9 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
     }
     const remotes = config.remotes.map((r, i): VxlanRemoteStats => {
       const b = EP_COUNTERS.length + i * REMOTE_COUNTERS.length;
-      const c = Object.fromEntries(REMOTE_COUNTERS.map((n, j) => [n, f64[b + j]])) as Record<RemoteCounter, number>;
+      const c = Object.fromEntries(
+        REMOTE_COUNTERS.map((n, j) => [n, word(b + j, n === 'lastErrno' ? 'errno' : 'sum')]),
+      ) as Record<RemoteCounter, number>;
       return {
         name: r.name,
         port: names[i],
@@ -371,6 +396,10 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         wallNs: ep.wallNs,
         userNs: ep.userNs < 0 ? null : ep.userNs,
         sysNs: ep.sysNs < 0 ? null : ep.sysNs,
+        threads: blocks.map((b, k) => {
+          const at = (n: EndpointCounter) => (b[EP_COUNTERS.indexOf(n)] < 0 ? null : b[EP_COUNTERS.indexOf(n)]);
+          return { role: roles[k], cpuNs: at('cpuNs'), userNs: at('userNs'), sysNs: at('sysNs') };
+        }),
       },
       remotes,
       ports,
@@ -378,7 +407,9 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         swmem,
         ports.map((p) => ({ index: p.index, name: `${switchName}:${p.name}` })),
       ),
-      ...(failure === undefined ? {} : { error: failure }),
+      ...(threads.some((t) => t.failure() !== undefined)
+        ? { error: threads.map((t) => t.failure()).find((f) => f !== undefined) }
+        : {}),
     };
   };
 
@@ -389,6 +420,69 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
     mtu: config.mtu,
     maxFrame,
     stats: read,
+    close: () => {
+      closing ??= Promise.all(threads.map((t) => t.close())).then(() => {});
+      return closing;
+    },
+  };
+}
+
+/** Makes ports registered here but attached by no thread leave their switch again. */
+function leave(descs: PortDescriptor[]): void {
+  for (const d of descs) {
+    try {
+      attachPort(d).close();
+    } catch {
+      // Gone already (its last user closed it).
+    }
+  }
+}
+
+/** A started endpoint thread: its bound address, counters, failure and how to stop it. */
+interface EndpointThread {
+  local: UdpAddress;
+  stats: SharedArrayBuffer;
+  failure(): string | undefined;
+  close(): Promise<void>;
+}
+
+/** Starts one endpoint thread and waits for its 'ready' (NetmapError if it cannot start or bind). */
+async function startEndpointThread(data: VxlanWorkerData): Promise<EndpointThread> {
+  const file = workerPath();
+  let worker: Worker;
+  try {
+    worker = new Worker(file, { workerData: data, transferList: transferList(data) as never });
+  } catch (e) {
+    throw new NetmapError(
+      'ENOENT',
+      `cannot start the VXLAN endpoint thread (${file}): ${(e as Error).message}; run 'npm run build'`,
+    );
+  }
+  const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+  let failure: string | undefined;
+  worker.on('error', (e) => {
+    failure = e.message;
+  });
+  const first = await new Promise<VxlanWorkerMessage | { type: 'exit' }>((resolve) => {
+    worker.once('message', resolve);
+    exited.then(() => resolve({ type: 'exit' }));
+  });
+  if (first.type !== 'ready') {
+    await exited;
+    if (first.type === 'error') {
+      const code = first.code === 'EADDRINUSE' ? 'EBUSY' : 'EINVAL';
+      throw new NetmapError(code, `vxlan: cannot bind ${formatUdpAddress(data.config.local)}: ${first.message}`);
+    }
+    throw new NetmapError(
+      'EINVAL',
+      `vxlan: the endpoint thread ended before it started${failure ? `: ${failure}` : ''}`,
+    );
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    local: first.local,
+    stats: data.stats,
+    failure: () => failure,
     close: () => {
       closing ??= (async () => {
         worker.postMessage({ type: 'close' });

@@ -1,5 +1,6 @@
 /**
- * The VXLAN endpoint thread (started by attachVxlan): attaches the ports it was handed,
+ * A VXLAN endpoint thread (started by attachVxlan; one, or two: the inbound and the
+ * outbound half): attaches the ports it was handed,
  * binds the sockets, says 'ready' (or 'error', after closing the ports again, so they
  * leave the switch), then lives on its event loop until the parent says 'close'.
  */
@@ -7,11 +8,13 @@ import '../node-platform.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PortDescriptor } from '../port.js';
 import { Port } from '../port.js';
-import { type EndpointConfig, VxlanEndpoint } from './endpoint.js';
+import { type EndpointConfig, type EndpointRole, VxlanEndpoint } from './endpoint.js';
 import type { UdpAddress } from './wire.js';
 
 export interface VxlanWorkerData {
   config: EndpointConfig;
+  /** The half this thread runs (its descriptors are registered /T for 'in', /R for 'out'). */
+  role: EndpointRole;
   descs: PortDescriptor[];
   /** The counters block (Float64, statsWords(remotes) words) the parent reads. */
   stats: SharedArrayBuffer;
@@ -39,6 +42,7 @@ async function main(): Promise<void> {
     ports,
     d.descs.map((x) => x.bells[0]),
     new Float64Array(d.stats),
+    d.role,
   );
   let local: UdpAddress;
   try {
