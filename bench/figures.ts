@@ -236,7 +236,7 @@ export function vxlanMarkdown(rs: VxlanBenchResult[], skipped: string | null): s
   return [
     "One TCP flow between two network namespaces (kernel vxlan devices, veth pairs) through the sabnetmap switch's VXLAN ports, and through a Linux bridge of two kernel vxlan devices (the anchor), per underlay MTU: median (min-max) over the runs.",
     '',
-    '| underlay MTU | MB | sabnetmap Gbit/s | bridge Gbit/s | ratio | frames/s | endpoint CPU ns/frame (user + kernel) | with a core of its own, Gbit/s |',
+    '| underlay MTU | MB | sabnetmap Gbit/s | bridge Gbit/s | ratio | frames/s | endpoint CPU ns/frame (user + kernel) | with a core per endpoint thread, Gbit/s |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rs.map(
       (r) =>
