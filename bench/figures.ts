@@ -163,6 +163,8 @@ const isolationSeconds = (seconds: number) => Math.max(1, 2 * seconds);
 /** bench vxlan: MB per transfer (100 at 1 s per point, at least 10), and the underlay MTUs. */
 const vxlanMb = (seconds: number) => Math.max(10, Math.round(100 * seconds));
 export const FIGURE_VXLAN_MTUS = [1500, 9000];
+/** bench pipeline: rounds of every build (one run's ratio on 2 cores is the scheduler's as much as the build's). */
+const PIPELINE_ROUNDS = 3;
 
 /** bench pipeline's section: the builds' table, the ratio and the sabnetmap threads' figures. */
 export function pipelineMarkdown(r: PipelineBenchResult): string {
@@ -175,13 +177,19 @@ export function pipelineMarkdown(r: PipelineBenchResult): string {
         } |`,
   );
   return [
-    `The same pipeline, generator -> lb -> 2 counting workers (${r.len}-byte frames, ${r.flows} flows), built ${r.results.length} ways, one after another: ring ${r.ring}, batch ${r.batch}, ${r.bufSize}-byte buffers; Mpps is the median of 250 ms intervals over ${r.seconds} s per build (min-max).`,
+    `The same pipeline, generator -> lb -> 2 counting workers (${r.len}-byte frames, ${r.flows} flows), built ${r.results.length} ways, one after another: ring ${r.ring}, batch ${r.batch}, ${r.bufSize}-byte buffers; ${
+      r.rounds > 1
+        ? `${r.rounds} rounds (builds alternated); Mpps is the median round's median of 250 ms intervals over ${r.seconds} s per build (min-max: over the rounds).`
+        : `Mpps is the median of 250 ms intervals over ${r.seconds} s per build (min-max).`
+    }`,
     '',
     '| build | threads | Mpps | min-max | sabnetmap is |',
     '| :--- | ---: | ---: | ---: | ---: |',
     ...rows,
     '',
-    `sabnetmap over the best other multi-thread build (postMessage, ringbuf.js): ${f2(r.ratioToBestMultiThread)}x; the source fanning out without lb's thread: ${f2(r.fanoutRatioToBestMultiThread)}x.`,
+    `sabnetmap over the best other multi-thread build (postMessage, ringbuf.js): ${f2(r.ratioToBestMultiThread)}x${
+      r.rounds > 1 ? ` (the median of the rounds' ratios; rounds ${f2(r.ratioMin)}-${f2(r.ratioMax)})` : ''
+    }; the source fanning out without lb's thread: ${f2(r.fanoutRatioToBestMultiThread)}x.`,
     '',
     "The CLI's report, with the sabnetmap threads' heap growth and CPU per packet:",
     '',
@@ -250,11 +258,15 @@ export function vxlanMarkdown(rs: VxlanBenchResult[], skipped: string | null): s
 const TOOLS: Record<FigureTool, Tool> = {
   'bench-pipeline': {
     title: 'bench pipeline',
-    command: (seconds) => `sabnetmap bench pipeline --seconds ${seconds}`,
+    command: (seconds) => `sabnetmap bench pipeline --seconds ${seconds} --rounds ${PIPELINE_ROUNDS}`,
     // Per build: the measured time, a 500 ms warm-up, the pool's start and stop.
-    estimate: (seconds) => PIPELINE_BENCH_BUILDS.length * (seconds + 1),
+    estimate: (seconds) => PIPELINE_ROUNDS * PIPELINE_BENCH_BUILDS.length * (seconds + 1),
     async run(seconds, say) {
-      const r = await runPipelineBench({ seconds, onResult: (l) => say(`  ${l.name}: ${f2(l.mpps)} Mpps`) });
+      const r = await runPipelineBench({
+        seconds,
+        rounds: PIPELINE_ROUNDS,
+        onResult: (l, k) => say(`  round ${k + 1}: ${l.name}: ${f2(l.mpps)} Mpps`),
+      });
       return { result: r, markdown: pipelineMarkdown(r) };
     },
   },

@@ -45,8 +45,15 @@ export interface PipelineBenchOptions {
   ring?: number;
   /** Bytes per sabnetmap buffer (default 2048, netmap's; a buffer sized to the frames keeps more of them in cache). */
   bufSize?: number;
-  /** Called as each build finishes. */
-  onResult?: (r: PipelineBenchLine) => void;
+  /**
+   * Rounds (default 1): every build runs once a round, in reverse order every other round;
+   * each build's figure is then the median of its rounds and the ratio the median of the
+   * rounds' ratios. On a machine with fewer cores than threads one run's ratio is as much
+   * the scheduler's placement as the build (measured: 2.99x and 1.44x a minute apart).
+   */
+  rounds?: number;
+  /** Called as each build finishes (every round). */
+  onResult?: (r: PipelineBenchLine, round: number) => void;
   /** Builds to run (default all five). */
   only?: readonly PipelineBenchBuild[];
 }
@@ -82,9 +89,13 @@ export interface PipelineBenchResult {
   ring: number;
   batch: number;
   bufSize: number;
-  /** sabnetmap / the best of postMessage and ringbuf.js (and the same for sabnetmap-fanout). */
+  /** sabnetmap / the best of postMessage and ringbuf.js (and the same for sabnetmap-fanout): the median over the rounds. */
   ratioToBestMultiThread: number;
   fanoutRatioToBestMultiThread: number;
+  /** The rounds' lowest and highest sabnetmap ratio, and the rounds run. */
+  ratioMin: number;
+  ratioMax: number;
+  rounds: number;
   /** The sabnetmap build's threads: allocation and CPU per packet. */
   sabnetmapThreads: ThreadFigures[];
   cores: number;
@@ -115,45 +126,65 @@ export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<Pi
     throw new NetmapError('EINVAL', `len must be a multiple of 4 from 44 to 2048, got ${len}`);
   }
   generator({ flows, len });
+  const rounds = o.rounds ?? 1;
+  if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20))
+    throw new NetmapError('EINVAL', `rounds must be an integer from 1 to 20, got ${rounds}`);
   const only = o.only ?? PIPELINE_BENCH_BUILDS;
-  const results: PipelineBenchLine[] = [];
   let sabThreads: ThreadFigures[] = [];
-  const add = (l: PipelineBenchLine) => {
-    results.push(l);
-    o.onResult?.(l);
-  };
   const p = { seconds, flows, len, batch, ring, bufSize };
-  if (only.includes('sabnetmap')) {
-    const r = await sabnetmap(p, true);
-    sabThreads = r.threads;
-    add(r.line);
+  const runBuild = async (b: PipelineBenchBuild): Promise<PipelineBenchLine> => {
+    if (b === 'sabnetmap') {
+      const r = await sabnetmap(p, true);
+      sabThreads = r.threads;
+      return r.line;
+    }
+    if (b === 'sabnetmap-fanout') return (await sabnetmap(p, false)).line;
+    if (b === 'postMessage') return baseline('postMessage', p);
+    if (b === 'ringbuf.js') {
+      if ((await loadRingBuf()) !== undefined) return baseline('ringbuf.js', p);
+      return { name: b, mpps: 0, mppsMin: 0, mppsMax: 0, packets: 0, threads: 4, skipped: 'ringbuf.js not installed' };
+    }
+    return baseline('single', p);
+  };
+  const builds = PIPELINE_BENCH_BUILDS.filter((b) => only.includes(b));
+  const perRound: PipelineBenchLine[][] = [];
+  for (let k = 0; k < rounds; k++) {
+    const lines: PipelineBenchLine[] = [];
+    for (const b of k % 2 === 0 ? builds : [...builds].reverse()) {
+      const l = await runBuild(b);
+      lines.push(l);
+      o.onResult?.(l, k);
+    }
+    perRound.push(lines);
   }
-  if (only.includes('sabnetmap-fanout')) add((await sabnetmap(p, false)).line);
-  if (only.includes('postMessage')) add(await baseline('postMessage', p));
-  if (only.includes('ringbuf.js')) {
-    if ((await loadRingBuf()) === undefined) {
-      add({
-        name: 'ringbuf.js',
-        mpps: 0,
-        mppsMin: 0,
-        mppsMax: 0,
-        packets: 0,
-        threads: 4,
-        skipped: 'ringbuf.js not installed',
-      });
-    } else add(await baseline('ringbuf.js', p));
-  }
-  if (only.includes('single-thread')) add(await baseline('single', p));
-  const sab = results.find((r) => r.name === 'sabnetmap')?.mpps ?? 0;
-  const fan = results.find((r) => r.name === 'sabnetmap-fanout')?.mpps ?? 0;
-  const best = Math.max(
-    0,
-    ...results.filter((r) => r.name === 'postMessage' || r.name === 'ringbuf.js').map((r) => r.mpps),
-  );
+  const ratios = (name: PipelineBenchBuild) =>
+    perRound.map((lines) => {
+      const of = (n: string) => lines.find((l) => l.name === n)?.mpps ?? 0;
+      const best = Math.max(0, of('postMessage'), of('ringbuf.js'));
+      return best > 0 ? of(name) / best : 0;
+    });
+  // One round: the build's own figures; several: the median of the rounds' medians, their spread.
+  const results = builds.map((b): PipelineBenchLine => {
+    const ls = perRound.map((lines) => lines.find((l) => l.name === b) as PipelineBenchLine);
+    if (ls.length === 1) return ls[0];
+    const m = ls.map((l) => l.mpps);
+    return {
+      ...ls[0],
+      mpps: median([...m].sort((a, c) => a - c)),
+      mppsMin: Math.min(...m),
+      mppsMax: Math.max(...m),
+      packets: ls.reduce((t, l) => t + l.packets, 0),
+    };
+  });
+  const sabRatios = ratios('sabnetmap');
+  const mid = (xs: number[]) => median([...xs].sort((a, c) => a - c));
   return {
     results,
-    ratioToBestMultiThread: best > 0 ? sab / best : 0,
-    fanoutRatioToBestMultiThread: best > 0 ? fan / best : 0,
+    ratioToBestMultiThread: mid(sabRatios),
+    fanoutRatioToBestMultiThread: mid(ratios('sabnetmap-fanout')),
+    ratioMin: Math.min(...sabRatios),
+    ratioMax: Math.max(...sabRatios),
+    rounds,
     sabnetmapThreads: sabThreads,
     cores: availableParallelism(),
     cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -382,8 +413,12 @@ export function formatPipelineBench(r: PipelineBenchResult): string {
   return (
     `pipeline: generator -> lb -> 2 counting workers, ${r.len}-byte frames, ${r.flows} flows, ring ${r.ring}, ` +
     `batch ${r.batch}, ${r.bufSize}-byte buffers, ` +
-    `median of ${INTERVAL_MS} ms intervals over ${r.seconds} s (min-max):\n${rows.join('\n')}\n` +
-    `  sabnetmap / best other multi-thread build: ${r.ratioToBestMultiThread.toFixed(2)}x (fanout: ${r.fanoutRatioToBestMultiThread.toFixed(2)}x)\n` +
+    (r.rounds > 1
+      ? `${r.rounds} rounds of ${r.seconds} s per build (builds alternated): the median round's median ${INTERVAL_MS} ms interval (min-max over the rounds):\n`
+      : `median of ${INTERVAL_MS} ms intervals over ${r.seconds} s (min-max):\n`) +
+    `${rows.join('\n')}\n` +
+    `  sabnetmap / best other multi-thread build: ${r.ratioToBestMultiThread.toFixed(2)}x` +
+    `${r.rounds > 1 ? ` (rounds ${r.ratioMin.toFixed(2)}-${r.ratioMax.toFixed(2)})` : ''} (fanout: ${r.fanoutRatioToBestMultiThread.toFixed(2)}x)\n` +
     `  sabnetmap threads, heap growth per packet: ${alloc}\n` +
     `  sabnetmap threads, CPU ns per packet: ${cpu}\n` +
     `  (${r.cores} cores, ${r.cpuModel}, Node ${r.node})\n`

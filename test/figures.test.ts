@@ -198,6 +198,9 @@ describe("the figures page's runs", () => {
       bufSize: 2048,
       ratioToBestMultiThread: 3,
       fanoutRatioToBestMultiThread: 3.25,
+      ratioMin: 3,
+      ratioMax: 3,
+      rounds: 1,
       sabnetmapThreads: [
         { node: 'lb', worker: 0, gcs: 0, steadyPackets: 1e6, allocBytesPerPacket: 0.01, cpuNsPerPacket: 100 },
       ],

@@ -56,7 +56,26 @@ describe('sabnetmap bench pipeline', () => {
     ]);
     for (const l of out.results) expect(l.mpps, l.name).toBeGreaterThan(0);
     expect(out.sabnetmapThreads.map((t: { node: string }) => t.node)).toEqual(['source', 'lb', 'count', 'count']);
-    expect(out).toMatchObject({ ring: 4096, batch: 64, bufSize: 2048, len: 60 });
+    expect(out).toMatchObject({ ring: 4096, batch: 64, bufSize: 2048, len: 60, rounds: 3 });
+  });
+
+  it('with rounds, the ratio is the median of the rounds: between their lowest and highest', async () => {
+    const r = await cli(['bench', 'pipeline', '--seconds', '0.3', '--rounds', '2', '--json'], 180_000);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.rounds).toBe(2);
+    expect(out.ratioMin).toBeGreaterThan(0);
+    expect(out.ratioMin).toBeLessThanOrEqual(out.ratioToBestMultiThread);
+    expect(out.ratioToBestMultiThread).toBeLessThanOrEqual(out.ratioMax);
+    const sab = out.results.find((l: { name: string }) => l.name === 'sabnetmap');
+    expect(sab.mppsMin).toBeLessThanOrEqual(sab.mpps);
+    expect(sab.mpps).toBeLessThanOrEqual(sab.mppsMax);
+  });
+
+  it('refuses a bad --rounds with one line and exit code 2', async () => {
+    const r = await cli(['bench', 'pipeline', '--rounds', '0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe("sabnetmap: --rounds must be an integer from 1 to 20, got '0'");
   });
 
   it('refuses a bad --seconds with one line and exit code 2', async () => {

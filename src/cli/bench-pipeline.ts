@@ -1,5 +1,5 @@
 /**
- * `sabnetmap bench pipeline [--seconds S] [--flows N] [--json]`: the pipeline benchmark
+ * `sabnetmap bench pipeline [--seconds S] [--rounds N] [--flows N] [--json]`: the pipeline benchmark
  * (bench/pipeline.ts). Bad input is a NetmapError: the CLI prints one line, exit 2.
  */
 import { parseArgs } from 'node:util';
@@ -15,7 +15,8 @@ import { NetmapError } from '../errors.js';
 export const BENCH_PIPELINE_HELP = `  bench pipeline  generator -> lb -> 2 counting workers (60 B frames) built five ways: sabnetmap
                pipes (an lb thread; the source fanning out), postMessage of transferred batches,
                ringbuf.js, one thread:
-               [--seconds S per build (2)] [--flows N (1024)] [--ring N: slots per link, records per
+               [--seconds S per build (2)] [--rounds N: builds alternated, medians (3)]
+               [--flows N (1024)] [--ring N: slots per link, records per
                ringbuf.js ring, ring/batch messages in flight (4096)] [--batch N (64)]
                [--buf-size N: sabnetmap buffer bytes (2048)] [--json]
 `;
@@ -36,6 +37,7 @@ export async function benchPipeline(argv: string[], help: string): Promise<void>
       args: argv,
       options: {
         seconds: { type: 'string' },
+        rounds: { type: 'string' },
         flows: { type: 'string' },
         ring: { type: 'string' },
         batch: { type: 'string' },
@@ -59,6 +61,13 @@ export async function benchPipeline(argv: string[], help: string): Promise<void>
     2,
     (x) => x > 0 && x <= 600,
     'a number of seconds from 0 to 600',
+  );
+  const rounds = number(
+    values.rounds as string | undefined,
+    'rounds',
+    3,
+    (x) => Number.isInteger(x) && x >= 1 && x <= 20,
+    'an integer from 1 to 20',
   );
   const flows = number(
     values.flows as string | undefined,
@@ -90,11 +99,15 @@ export async function benchPipeline(argv: string[], help: string): Promise<void>
   );
   const r = await runPipelineBench({
     seconds,
+    rounds,
     flows,
     ring,
     batch,
     bufSize,
-    onResult: values.json ? undefined : (l) => process.stderr.write(`  ${l.name}: ${l.mpps.toFixed(2)} Mpps\n`),
+    onResult: values.json
+      ? undefined
+      : (l, k) =>
+          process.stderr.write(`  ${rounds > 1 ? `round ${k + 1}: ` : ''}${l.name}: ${l.mpps.toFixed(2)} Mpps\n`),
   });
   process.stdout.write(values.json ? `${JSON.stringify(r)}\n` : formatPipelineBench(r));
 }
