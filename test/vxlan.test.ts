@@ -305,6 +305,21 @@ describe('VXLAN ports through the switch (loopback UDP)', () => {
     },
   );
 
+  it('with two endpoint threads, a datagram sent back to the source port of ours is dropped and counted (toSender)', async () => {
+    const { h, peers } = await rig(2, { threads: 2 });
+    let from = 0;
+    peers[1].sock.on('message', (_m, rinfo) => {
+      from = rinfo.port;
+    });
+    sendTo(peers[0], h, encapsulate(42, frame(BCAST, macOf(1), 60)));
+    await until(() => from !== 0, 'the flooded copy at b');
+    // b answers to the port the datagram came from (the outbound half's connected socket).
+    peers[1].sock.send(encapsulate(42, frame(macOf(1), macOf(2), 60)), from, h.local.address);
+    await eventually(() => expect(h.stats().remotes[1].in.drops.toSender).toBe(1));
+    expect(h.stats().remotes[1].in.frames).toBe(0);
+    expect(peers[0].got).toEqual([]);
+  });
+
   it('unicast to a learned MAC goes only to the port it was learned on', async () => {
     const { h, peers } = await rig(3);
     // b speaks first: its MAC is learned on vale0:b.
@@ -345,7 +360,7 @@ describe('VXLAN ports through the switch (loopback UDP)', () => {
     expect(s.remotes[0].in).toEqual({
       frames: 1,
       bytes: 564,
-      drops: { short: 1, flags: 1, vni: 1, tooBig: 1, ringFull: 0 },
+      drops: { short: 1, flags: 1, vni: 1, tooBig: 1, ringFull: 0, toSender: 0 },
     });
     // Every datagram is accounted for: handed to the switch or dropped for a reason.
     const r = s.remotes[0].in;

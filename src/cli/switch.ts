@@ -173,6 +173,7 @@ export function formatSwitchStats(s: VxlanStats, t: number, prev: VxlanStats | n
       ['other VNI', r.in.drops.vni],
       ['over mtu in', r.in.drops.tooBig],
       ['ring full', r.in.drops.ringFull],
+      ['to our source port', r.in.drops.toSender],
       ['over mtu out', r.out.drops.tooBig],
       ['send errors', r.out.drops.sendError],
       ['unreachable', r.out.unreachable],

@@ -99,7 +99,8 @@ export interface VxlanRemoteStats {
   in: {
     frames: number;
     bytes: number;
-    drops: { short: number; flags: number; vni: number; tooBig: number; ringFull: number };
+    /** toSender: sent to the source port of our datagrams instead of the listening one (two threads only). */
+    drops: { short: number; flags: number; vni: number; tooBig: number; ringFull: number; toSender: number };
   };
   /** Frames from the switch to the remote, and those dropped on the way by reason. */
   out: {
@@ -367,7 +368,14 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         in: {
           frames: c.inFrames,
           bytes: c.inBytes,
-          drops: { short: c.inShort, flags: c.inFlags, vni: c.inVni, tooBig: c.inTooBig, ringFull: c.inRingFull },
+          drops: {
+            short: c.inShort,
+            flags: c.inFlags,
+            vni: c.inVni,
+            tooBig: c.inTooBig,
+            ringFull: c.inRingFull,
+            toSender: c.inToSender,
+          },
         },
         out: {
           frames: c.outFrames,

@@ -5,8 +5,8 @@
  * and the outbound half ('out': the connected sockets, each port registered /R), so the
  * kernel work that each sendmsg runs for the receiving side (the kernel's share was about
  * 60 % of the single thread's CPU per frame, most of it in sendmsg) no longer waits behind
- * the receives. Datagrams that reach the outbound half's connected sockets are not read
- * into the switch (a remote sends to the listening port). Each thread lives on
+ * the receives. Datagrams that reach the outbound half's connected sockets are dropped and
+ * counted (`toSender`: a remote sends to the listening port). Each thread lives on
  * its event loop (Node's `dgram` delivers datagrams there), so nothing here blocks:
  *
  * - Inbound: each datagram's 'message' handler checks it (a known source address, the
@@ -75,6 +75,7 @@ export const REMOTE_COUNTERS = [
   'inVni', // dropped: from this remote's address with a VNI no remote there has
   'inTooBig', // dropped: a frame larger than the path's MTU allows
   'inRingFull', // dropped: no room in the port's TX ring (even after a sync)
+  'inToSender', // dropped: sent to the remote's connected socket, not the listening port (two threads)
   'outFrames', // datagrams sent to the remote (the kernel took them)
   'outBytes', // their frames' bytes
   'outTooBig', // dropped: a frame from the switch larger than the path's MTU allows
@@ -244,8 +245,14 @@ export class VxlanEndpoint {
         const s = dgram.createSocket({ type });
         r.sock = s;
         // Datagrams a remote sends to this socket's port are frames too; with two threads
-        // only the inbound one touches the TX rings, and a remote sends to the listening port.
+        // only the inbound half touches the TX rings (a remote sends to the listening port):
+        // the outbound half drops them, counted.
         if (this.role === 'both') s.on('message', onMessage);
+        else
+          s.on('message', () => {
+            this.st[E.datagrams]++;
+            this.st[r.base + R.inToSender]++;
+          });
         await bind(s, 0, this.cfg.local.address);
         s.removeAllListeners('error');
         // ICMP errors about datagrams already sent (the kernel reports them on a connected socket).
