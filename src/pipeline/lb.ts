@@ -106,6 +106,8 @@ export class LbCore {
   private readonly moved: Uint8Array;
   /** The hashes of one step's packets (pass 1). */
   private readonly hashes: Int32Array;
+  /** swapIn's second result: the length and flags word of the slot it swapped into. */
+  private swappedLf = 0;
 
   /** `groups[g]` are group g's output TX rings; every ring must live in the input's region. */
   constructor(input: NetmapRing, groups: readonly (readonly NetmapRing[])[], o: LbCoreOptions = {}) {
@@ -384,14 +386,8 @@ export class LbCore {
     const r = this.rings[o];
     const k = this.cur[o];
     if (k !== r.tail && this.oqLen[o] === 0) {
-      const ti = r.i32;
-      const s = r.slotBase + 2 * k;
-      const old = ti[s];
-      const oldLf = ti[s + 1];
-      ti[s] = idx;
-      ti[s + 1] = (lf & LEN_MASK) | BUF_CHANGED_HI;
-      this.cur[o] = k + 1 === this.numSlots ? 0 : k + 1;
-      this.forwarded[o]++;
+      const old = this.swapIn(o, idx, lf);
+      const oldLf = this.swappedLf;
       if (this.last[g]) return old;
       const pi = o * this.numSlots + k;
       const p = this.pend[pi];
@@ -410,6 +406,25 @@ export class LbCore {
     this.oq[q + 2] = hash;
     this.oqLen[o]++;
     return this.free[--this.freeN];
+  }
+
+  /**
+   * Swaps buffer `idx` (length and flags `lf`) into output `o`'s slot at its cur, which must
+   * have room, advances that cur and counts it forwarded. Returns the slot's old buffer; its
+   * old length and flags are left in `swappedLf` (two results, no allocation).
+   */
+  private swapIn(o: number, idx: number, lf: number): number {
+    const r = this.rings[o];
+    const k = this.cur[o];
+    const ti = r.i32;
+    const s = r.slotBase + 2 * k;
+    const old = ti[s];
+    this.swappedLf = ti[s + 1];
+    ti[s] = idx;
+    ti[s + 1] = (lf & LEN_MASK) | BUF_CHANGED_HI;
+    this.cur[o] = k + 1 === this.numSlots ? 0 : k + 1;
+    this.forwarded[o]++;
+    return old;
   }
 
   /** lb's revocation: the oldest BUF_REVOKE packets of the longest queue are dropped; their buffers become free. */
@@ -447,14 +462,8 @@ export class LbCore {
         }
         this.oqHead[o] = (this.oqHead[o] + 1) % this.oqSize;
         this.oqLen[o]--;
-        const ti = r.i32;
-        const s = r.slotBase + 2 * k;
-        const old = ti[s];
-        const oldLf = ti[s + 1];
-        ti[s] = idx;
-        ti[s + 1] = (lf & LEN_MASK) | BUF_CHANGED_HI;
-        this.cur[o] = k + 1 === this.numSlots ? 0 : k + 1;
-        this.forwarded[o]++;
+        const old = this.swapIn(o, idx, lf);
+        const oldLf = this.swappedLf;
         let back = old;
         if (!this.last[g]) {
           this.pend[o * this.numSlots + k] = hash + 2;
