@@ -3,7 +3,6 @@
  * child processes, and say what they should (their --json output). They import the
  * package by name, so they run against dist/ (`npm run build` first).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,38 +10,21 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCapture } from '../src/pcap/index.js';
 import { PacketHeaders, parseIpv4 } from '../src/pipeline/headers.js';
-import { requireBuilt } from './helpers.js';
+import { requireBuilt, runNode } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'sabnetmap-examples-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function example(name: string, args: string[]): Promise<{ code: number | null; out: unknown; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join('examples', `${name}.mjs`), ...args, '--json'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 120_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      let out: unknown = null;
-      try {
-        out = JSON.parse(stdout);
-      } catch {
-        out = stdout;
-      }
-      resolve({ code, out, stderr });
-    });
-  });
+async function example(name: string, args: string[]): Promise<{ code: number | null; out: unknown; stderr: string }> {
+  const r = await runNode([join('examples', `${name}.mjs`), ...args, '--json'], { cwd: ROOT, timeoutMs: 120_000 });
+  let out: unknown = null;
+  try {
+    out = JSON.parse(r.stdout);
+  } catch {
+    out = r.stdout;
+  }
+  return { code: r.code, out, stderr: r.stderr };
 }
 
 describe('examples', () => {

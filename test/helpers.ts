@@ -335,8 +335,17 @@ export interface CliRun {
 /** Runs the built CLI in a child process. */
 export function cli(args: string[], timeoutMs = 60_000): Promise<CliRun> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build first (npx tsc -p tsconfig.build.json)`);
+  return runNode([CLI, ...args], { timeoutMs });
+}
+
+/** Runs this Node with `argv` in a child process (in `cwd`), collecting its output. */
+export function runNode(argv: string[], o: { cwd?: string; timeoutMs: number }): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    const child = spawn(process.execPath, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: o.timeoutMs,
+      ...(o.cwd === undefined ? {} : { cwd: o.cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
