@@ -163,6 +163,7 @@ export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<Pi
       const best = Math.max(0, of('postMessage'), of('ringbuf.js'));
       return best > 0 ? of(name) / best : 0;
     });
+  const mid = (xs: number[]) => median([...xs].sort((a, c) => a - c));
   // One round: the build's own figures; several: the median of the rounds' medians, their spread.
   const results = builds.map((b): PipelineBenchLine => {
     const ls = perRound.map((lines) => lines.find((l) => l.name === b) as PipelineBenchLine);
@@ -170,14 +171,13 @@ export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<Pi
     const m = ls.map((l) => l.mpps);
     return {
       ...ls[0],
-      mpps: median([...m].sort((a, c) => a - c)),
+      mpps: mid(m),
       mppsMin: Math.min(...m),
       mppsMax: Math.max(...m),
       packets: ls.reduce((t, l) => t + l.packets, 0),
     };
   });
   const sabRatios = ratios('sabnetmap');
-  const mid = (xs: number[]) => median([...xs].sort((a, c) => a - c));
   return {
     results,
     ratioToBestMultiThread: mid(sabRatios),

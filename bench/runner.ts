@@ -29,7 +29,6 @@ import { pingWaits } from '../src/apps/endpoint.js';
 import type { NicRunResult } from '../src/apps/nic-run.js';
 import { type Endpoint, type PktGenRunResult, runPktGenPair } from '../src/apps/pktgen-run.js';
 import { NetmapError } from '../src/errors.js';
-import { SPIN_MAX_US } from '../src/kernel/notify.js';
 import { packageRoot } from '../src/paths.js';
 import { eventsSvg, fixedWhat, machineLine, plotSvg } from './describe.js';
 import { runPeersBench } from './peers.js';
@@ -339,7 +338,7 @@ async function runPair(s: Scenario, p: PointParams, signal?: AbortSignal, trace?
   const e = pointEndpoints(p);
   const ping = s.experiment === 'ping';
   // ping: how the path waits, awake or asleep, for this point's threads and cores (pingWaits).
-  const waits = ping ? pingWaits(p.peer === 'awake', pointThreads(s, p), availableParallelism(), SPIN_MAX_US) : null;
+  const waits = ping ? pingWaits(p.peer === 'awake', pointThreads(s, p), availableParallelism()) : null;
   const r = await runPktGenPair({
     port: p.port ?? 'pipe',
     tx: e.tx as Endpoint,

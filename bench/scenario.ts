@@ -35,7 +35,7 @@ import { pingWaits } from '../src/apps/endpoint.js';
 import { MIN_FRAME_LEN, MIN_SEQ_FRAME_LEN } from '../src/apps/frame.js';
 import { MAX_MODERATION } from '../src/emulated/nic.js';
 import { NetmapError } from '../src/errors.js';
-import { NOTIFY_POLICIES, type NotifyPolicy, SPIN_MAX_US } from '../src/kernel/notify.js';
+import { NOTIFY_POLICIES, type NotifyPolicy } from '../src/kernel/notify.js';
 import { LINE_RATES, type LineRate } from '../src/nic/line.js';
 import { packageRoot } from '../src/paths.js';
 
@@ -883,8 +883,7 @@ export function expandPoints(s: Scenario, cores = availableParallelism()): Point
     points = points.flatMap((p) => values.map((v) => ({ ...p, [k]: v })));
   }
   for (const p of points) {
-    if (s.experiment === 'ping')
-      p.spinUs = pingWaits(p.peer === 'awake', pointThreads(s, p), cores, SPIN_MAX_US).spinUs;
+    if (s.experiment === 'ping') p.spinUs = pingWaits(p.peer === 'awake', pointThreads(s, p), cores).spinUs;
     else if (s.experiment === 'peers')
       p.spinUs = AUTO_SPIN_US; // what runPeersBench's pipe uses
     else if (s.sweep.spinUs === undefined) {

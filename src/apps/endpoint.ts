@@ -7,6 +7,7 @@
 import type { E1000DeviceDescriptor } from '../emulated/e1000.js';
 import { emulateNic } from '../emulated/nic.js';
 import type { PortDescriptor } from '../kernel/attach.js';
+import { SPIN_MAX_US } from '../kernel/notify.js';
 import { type KloopDescriptor, passThrough } from '../passthrough/hypervisor.js';
 import type { AppPortDescriptor } from './open.js';
 
@@ -61,9 +62,9 @@ export const AWAKE_SPIN_US = 1e7;
  * a core per thread: with `threads` > `cores` spinners time-slice and a round trip takes
  * milliseconds (measured on 2 cores, guest<->host: 7990 µs median). There awake is what
  * the cores allow: the apps do not spin and the host thread lingers `lingerUs` after its
- * work (the most an adaptive window polls).
+ * work (default SPIN_MAX_US: the most an adaptive window polls).
  */
-export function pingWaits(awake: boolean, threads: number, cores: number, lingerUs: number): PingWaits {
+export function pingWaits(awake: boolean, threads: number, cores: number, lingerUs = SPIN_MAX_US): PingWaits {
   if (!awake) return { spinUs: 0, busyWait: false };
   if (threads <= cores) return { spinUs: AWAKE_SPIN_US, busyWait: true };
   return { spinUs: 0, busyWait: false, lingerUs };

@@ -5,7 +5,6 @@
 import { availableParallelism } from 'node:os';
 import { pingWaits } from '../apps/endpoint.js';
 import { runPktGenPair } from '../apps/pktgen-run.js';
-import { SPIN_MAX_US } from '../kernel/notify.js';
 import { isInt, num, parse, UsageError } from './args.js';
 import type { CliContext } from './context.js';
 import { endpoint, notifyPolicy, portType, traceFile } from './options.js';
@@ -33,12 +32,7 @@ export async function pingCommand(argv: string[], ctx: CliContext): Promise<void
   const count = num(o, 'count', 10_000, (v) => isInt(v) && v >= 1 && v <= 1e8, 'an integer from 1 to 1e8');
   const len = num(o, 'len', 60, isInt, 'an integer');
   // Awake with more threads than cores (a guest adds its kloop): what the cores allow (pingWaits).
-  const waits = pingWaits(
-    peer === 'awake',
-    2 + ends.filter((e) => e !== 'host').length,
-    availableParallelism(),
-    SPIN_MAX_US,
-  );
+  const waits = pingWaits(peer === 'awake', 2 + ends.filter((e) => e !== 'host').length, availableParallelism());
   const r = await runPktGenPair({
     port,
     mode: 'ping',

@@ -342,6 +342,8 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
     }
     return v;
   };
+  /** The first endpoint thread's failure after it started, if any. */
+  const failure = (): string | undefined => threads.map((t) => t.failure()).find((f) => f !== undefined);
   const epHow = (n: EndpointCounter) =>
     n === 'wallNs' ? 'max' : n === 'cpuNs' || n === 'userNs' || n === 'sysNs' ? 'cpu' : 'sum';
   const maxFrame = maxFrameFor(config.mtu, config.family as Family);
@@ -405,7 +407,10 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         userNs: ep.userNs < 0 ? null : ep.userNs,
         sysNs: ep.sysNs < 0 ? null : ep.sysNs,
         threads: blocks.map((b, k) => {
-          const at = (n: EndpointCounter) => (b[EP_COUNTERS.indexOf(n)] < 0 ? null : b[EP_COUNTERS.indexOf(n)]);
+          const at = (n: EndpointCounter) => {
+            const v = b[EP_COUNTERS.indexOf(n)];
+            return v < 0 ? null : v;
+          };
           return { role: roles[k], cpuNs: at('cpuNs'), userNs: at('userNs'), sysNs: at('sysNs') };
         }),
       },
@@ -415,9 +420,7 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         swmem,
         ports.map((p) => ({ index: p.index, name: `${switchName}:${p.name}` })),
       ),
-      ...(threads.some((t) => t.failure() !== undefined)
-        ? { error: threads.map((t) => t.failure()).find((f) => f !== undefined) }
-        : {}),
+      ...(failure() === undefined ? {} : { error: failure() }),
     };
   };
 

@@ -371,10 +371,10 @@ export class VxlanEndpoint {
         r.port.txsync();
       }
     }
-    let more = false;
-    let sent = 0;
     // The inbound half has no RX rings: the event loop waits on its socket alone.
     if (this.role === 'in') return;
+    let more = false;
+    let sent = 0;
     for (let i = 0; i < rs.length; i++) {
       const n = this.drain(rs[i]);
       if (n < 0) more = true;
