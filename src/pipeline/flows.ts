@@ -74,29 +74,16 @@ export class FlowTable {
       this.untracked++;
       return false;
     }
+    // IPv4 went to add4 and anything not IP has no hash: this is IPv6.
     const k = this.k;
-    const v6 = h.ipVersion === 6;
-    let sa0 = 0;
-    let sa1 = 0;
-    let sa2 = 0;
-    let sa3 = 0;
-    let da0 = 0;
-    let da1 = 0;
-    let da2 = 0;
-    let da3 = 0;
-    if (v6) {
-      sa0 = h.ipv6Word(true, 0);
-      sa1 = h.ipv6Word(true, 1);
-      sa2 = h.ipv6Word(true, 2);
-      sa3 = h.ipv6Word(true, 3);
-      da0 = h.ipv6Word(false, 0);
-      da1 = h.ipv6Word(false, 1);
-      da2 = h.ipv6Word(false, 2);
-      da3 = h.ipv6Word(false, 3);
-    } else {
-      sa0 = h.ipv4Src;
-      da0 = h.ipv4Dst;
-    }
+    const sa0 = h.ipv6Word(true, 0);
+    const sa1 = h.ipv6Word(true, 1);
+    const sa2 = h.ipv6Word(true, 2);
+    const sa3 = h.ipv6Word(true, 3);
+    const da0 = h.ipv6Word(false, 0);
+    const da1 = h.ipv6Word(false, 1);
+    const da2 = h.ipv6Word(false, 2);
+    const da3 = h.ipv6Word(false, 3);
     const ports = !h.fragment && h.srcPort >= 0;
     const sp = ports ? h.srcPort : 0;
     const dp = ports ? h.dstPort : 0;
