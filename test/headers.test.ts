@@ -261,6 +261,27 @@ describe('FlowTable', () => {
     ]);
   });
 
+  it('counts both directions of an IPv6 connection as one flow, with its addresses', () => {
+    const t = new FlowTable(16);
+    const a: FrameSpec = {
+      ipVersion: 6,
+      src: [0x20010db8, 0, 0, 1],
+      dst: [0x20010db8, 0, 0, 2],
+      srcPort: 10,
+      dstPort: 20,
+      len: 100,
+    };
+    for (const s of [a, reversed(a), a]) {
+      const f = buildFrame(s);
+      h.parse(f, 0, f.length);
+      expect(t.add(h)).toBe(true);
+    }
+    expect(t.size).toBe(1);
+    expect(t.top(1)).toEqual([
+      { ipVersion: 6, proto: 17, a: '2001:db8::1', aPort: 10, b: '2001:db8::2', bPort: 20, packets: 3, bytes: 300 },
+    ]);
+  });
+
   it('counts what does not fit instead of growing', () => {
     const t = new FlowTable(3);
     for (let i = 0; i < 10; i++) {
