@@ -259,12 +259,15 @@ describe('emulated e1000: interrupts and doorbells', () => {
   it('an interrupt wakes a halted guest: poll() returns the packet', () => {
     const { guest, dev, peer } = setup();
     // Pretend the guest is halted in poll waiting for RX (its sleep word says so).
+    // biome-ignore lint/complexity/useLiteralKeys: a private member, read on purpose by the test
     Atomics.store(new Int32Array(guest['bell'].buffer), BELL_SLEEP, 2);
     send(peer.tx, 1, 7, () => 60);
     peer.txsync();
     dev.step();
     dev.step();
+    // biome-ignore lint/complexity/useLiteralKeys: a private member, read on purpose by the test
     expect(Atomics.load(new Int32Array(guest['bell'].buffer), BELL_SLEEP)).toBe(0); // woken
+    // biome-ignore lint/complexity/useLiteralKeys: a private member, read on purpose by the test
     expect(Atomics.load(new Int32Array(dev['regs'].buffer), E1K_ICR) & 0x80).toBe(0x80);
     guest.close();
     dev.close();
