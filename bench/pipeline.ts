@@ -43,7 +43,12 @@ export interface PipelineBenchOptions {
   batch?: number;
   /** Slots per sabnetmap link ring, records per ringbuf.js ring, ring / batch postMessage batches in flight (default 4096). */
   ring?: number;
-  /** Bytes per sabnetmap buffer (default 2048, netmap's; a buffer sized to the frames keeps more of them in cache). */
+  /**
+   * Bytes per sabnetmap buffer (default: the frame length rounded up to 64, as ringbuf.js
+   * holds each record in its length). With netmap's 2048, 3 links x 4096 slots span 24 MiB
+   * of buffers, two frames per 4 KiB page, in the shuffled order lb's swaps leave: each
+   * stage still touches one line per frame, yet runs slower (most likely TLB misses).
+   */
   bufSize?: number;
   /**
    * Rounds (default 1): every build runs once a round, in reverse order every other round;
@@ -109,17 +114,24 @@ export interface PipelineBenchResult {
 /** Slots per link (and records per ringbuf.js ring), and packets per batch, unless told. */
 export const PIPELINE_BENCH_RING = 4096;
 export const PIPELINE_BENCH_BATCH = 64;
+/** The frame length unless told (60 bytes: a minimal Ethernet frame without its FCS). */
+export const PIPELINE_BENCH_LEN = 60;
 const WARMUP_MS = 500;
+
+/** The bench's default buffer size for frames of `len` bytes: the length rounded up to 64 (netmap's buffers are multiples of 64). */
+export function pipelineBenchBufSize(len: number): number {
+  return Math.max(64, Math.ceil(len / 64) * 64);
+}
 const INTERVAL_MS = 250;
 
 /** Runs the builds one after another and reports each. */
 export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {
   const seconds = o.seconds ?? 2;
   const flows = o.flows ?? 1024;
-  const len = o.len ?? 60;
+  const len = o.len ?? PIPELINE_BENCH_LEN;
   const batch = o.batch ?? PIPELINE_BENCH_BATCH;
   const ring = o.ring ?? PIPELINE_BENCH_RING;
-  const bufSize = o.bufSize ?? 2048;
+  const bufSize = o.bufSize ?? pipelineBenchBufSize(len);
   if (!(seconds > 0 && seconds <= 600))
     throw new NetmapError('EINVAL', `seconds must be above 0, at most 600, got ${seconds}`);
   if (!Number.isInteger(len) || len < 44 || len > 2048 || len % 4 !== 0) {

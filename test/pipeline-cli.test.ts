@@ -56,7 +56,7 @@ describe('sabnetmap bench pipeline', () => {
     ]);
     for (const l of out.results) expect(l.mpps, l.name).toBeGreaterThan(0);
     expect(out.sabnetmapThreads.map((t: { node: string }) => t.node)).toEqual(['source', 'lb', 'count', 'count']);
-    expect(out).toMatchObject({ ring: 4096, batch: 64, bufSize: 2048, len: 60, rounds: 3 });
+    expect(out).toMatchObject({ ring: 4096, batch: 64, bufSize: 64, len: 60, rounds: 3 });
   });
 
   it('with rounds, the ratio is the median of the rounds: between their lowest and highest', async () => {
@@ -82,6 +82,14 @@ describe('sabnetmap bench pipeline', () => {
     const r = await cli(['bench', 'pipeline', '--seconds', 'x']);
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe("sabnetmap: --seconds must be a number of seconds from 0 to 600, got 'x'");
+  });
+
+  it('refuses a --buf-size the frames do not fit in, with one line and exit code 2', async () => {
+    const r = await cli(['bench', 'pipeline', '--buf-size', '32']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      "sabnetmap: --buf-size must be a multiple of 64 from 64 (the frames fit) to 65472, got '32'",
+    );
   });
 
   it('is in the help', async () => {

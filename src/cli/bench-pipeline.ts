@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import {
   formatPipelineBench,
   PIPELINE_BENCH_BATCH,
+  PIPELINE_BENCH_LEN,
   PIPELINE_BENCH_RING,
+  pipelineBenchBufSize,
   runPipelineBench,
 } from '../../bench/pipeline.js';
 import { NetmapError } from '../errors.js';
@@ -18,7 +20,8 @@ export const BENCH_PIPELINE_HELP = `  bench pipeline  generator -> lb -> 2 count
                [--seconds S per build (2)] [--rounds N: builds alternated, medians (3)]
                [--flows N (1024)] [--ring N: slots per link, records per
                ringbuf.js ring, ring/batch messages in flight (4096)] [--batch N (64)]
-               [--buf-size N: sabnetmap buffer bytes (2048)] [--json]
+               [--buf-size N: sabnetmap buffer bytes (64: the frames';
+               2048 is netmap's)] [--json]
 `;
 
 function number(v: string | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number {
@@ -93,9 +96,9 @@ export async function benchPipeline(argv: string[], help: string): Promise<void>
   const bufSize = number(
     values['buf-size'] as string | undefined,
     'buf-size',
-    2048,
-    (x) => Number.isInteger(x) && x >= 128 && x <= 65472 && x % 64 === 0,
-    'a multiple of 64 from 128 to 65472',
+    pipelineBenchBufSize(PIPELINE_BENCH_LEN),
+    (x) => Number.isInteger(x) && x >= pipelineBenchBufSize(PIPELINE_BENCH_LEN) && x <= 65472 && x % 64 === 0,
+    `a multiple of 64 from ${pipelineBenchBufSize(PIPELINE_BENCH_LEN)} (the frames fit) to 65472`,
   );
   const r = await runPipelineBench({
     seconds,
