@@ -117,12 +117,12 @@ export const PIPELINE_BENCH_BATCH = 64;
 /** The frame length unless told (60 bytes: a minimal Ethernet frame without its FCS). */
 export const PIPELINE_BENCH_LEN = 60;
 const WARMUP_MS = 500;
+const INTERVAL_MS = 250;
 
 /** The bench's default buffer size for frames of `len` bytes: the length rounded up to 64 (netmap's buffers are multiples of 64). */
 export function pipelineBenchBufSize(len: number): number {
   return Math.max(64, Math.ceil(len / 64) * 64);
 }
-const INTERVAL_MS = 250;
 
 /** Runs the builds one after another and reports each. */
 export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<PipelineBenchResult> {

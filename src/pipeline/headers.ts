@@ -170,9 +170,10 @@ export class PacketHeaders {
    * The usual frame in one go: untagged IPv4 with a 20-byte header, not a fragment, and a
    * whole UDP or TCP header (`len` is at least 42). Sets every field as the general path
    * would and returns true; false (nothing written) for anything else. Why: the general
-   * path's steps (VLAN loop, IPv4, transport) cost a counting stage about as much as
-   * moving the packet between threads did (bench pipeline). Literals, not the imported
-   * constants: an imported binding is a load and a check each time.
+   * path's steps (VLAN loop, IPv4, transport) took a 60-byte frame 37-42 ns in one thread,
+   * this takes 25-27, and in bench pipeline a counting stage spends about that much again
+   * on everything else. Literals, not the imported constants: an imported binding is a
+   * load and a check each time.
    */
   private fastIpv4(b: Uint8Array, off: number, len: number): boolean {
     const v = this.dv;
