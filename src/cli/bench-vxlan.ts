@@ -3,10 +3,10 @@
  * sabnetmap switch's VXLAN ports and through a Linux bridge (the anchor), in one run
  * (bench/vxlan.ts). Needs root; without it, one line saying why and exit code 1.
  */
-import { parseArgs } from 'node:util';
 import { formatVxlanBench, netnsUnavailable, runVxlanBench } from '../../bench/vxlan.js';
 import { NetmapError } from '../errors.js';
 import { VXLAN_WAKES, type VxlanWake } from '../vxlan/endpoint.js';
+import { parse } from './args.js';
 
 export const BENCH_VXLAN_HELP = `usage: sabnetmap bench vxlan [--mb N (100)] [--runs N (1)] [--mtu N (1500)] [--wake async|poll] [--threads 1|2] [--json]
   a TCP transfer of N MB between two network namespaces (kernel vxlan devices, veth pairs)
@@ -16,25 +16,14 @@ export const BENCH_VXLAN_HELP = `usage: sabnetmap bench vxlan [--mb N (100)] [--
 `;
 
 export async function benchVxlanCommand(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        mb: { type: 'string' },
-        runs: { type: 'string' },
-        mtu: { type: 'string' },
-        wake: { type: 'string' },
-        threads: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    throw new NetmapError('EINVAL', (e as Error).message.split('\n')[0].split('. ')[0].replace(/\.$/, ''));
-  }
+  const values = parse(argv, {
+    mb: { type: 'string' },
+    runs: { type: 'string' },
+    mtu: { type: 'string' },
+    wake: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help === true) {
     process.stdout.write(BENCH_VXLAN_HELP);
     return 0;
