@@ -23,7 +23,7 @@ import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ST_PACKETS } from '../shm/layout.js';
 import { Control, RoleStats, STOP_ALL, STOP_SENDERS } from '../src/apps/control.js';
-import { median } from '../src/apps/session.js';
+import { spread } from '../src/apps/session.js';
 import { NetmapError } from '../src/errors.js';
 import { packageRoot, workerFile } from '../src/paths.js';
 import { lb, Pipeline, type ThreadFigures } from '../src/pipeline/pipeline.js';
@@ -175,27 +175,26 @@ export async function runPipelineBench(o: PipelineBenchOptions = {}): Promise<Pi
       const best = Math.max(0, of('postMessage'), of('ringbuf.js'));
       return best > 0 ? of(name) / best : 0;
     });
-  const mid = (xs: number[]) => median([...xs].sort((a, c) => a - c));
   // One round: the build's own figures; several: the median of the rounds' medians, their spread.
   const results = builds.map((b): PipelineBenchLine => {
     const ls = perRound.map((lines) => lines.find((l) => l.name === b) as PipelineBenchLine);
     if (ls.length === 1) return ls[0];
-    const m = ls.map((l) => l.mpps);
+    const m = spread(ls.map((l) => l.mpps));
     return {
       ...ls[0],
-      mpps: mid(m),
-      mppsMin: Math.min(...m),
-      mppsMax: Math.max(...m),
+      mpps: m.median,
+      mppsMin: m.min,
+      mppsMax: m.max,
       packets: ls.reduce((t, l) => t + l.packets, 0),
     };
   });
-  const sabRatios = ratios('sabnetmap');
+  const sab = spread(ratios('sabnetmap'));
   return {
     results,
-    ratioToBestMultiThread: mid(sabRatios),
-    fanoutRatioToBestMultiThread: mid(ratios('sabnetmap-fanout')),
-    ratioMin: Math.min(...sabRatios),
-    ratioMax: Math.max(...sabRatios),
+    ratioToBestMultiThread: sab.median,
+    fanoutRatioToBestMultiThread: spread(ratios('sabnetmap-fanout')).median,
+    ratioMin: sab.min,
+    ratioMax: sab.max,
     rounds,
     sabnetmapThreads: sabThreads,
     cores: availableParallelism(),
@@ -236,8 +235,8 @@ class Sampler {
     this.t = now;
   }
   figures(): Pick<PipelineBenchLine, 'mpps' | 'mppsMin' | 'mppsMax'> {
-    const r = [...this.rates].sort((a, b) => a - b);
-    return { mpps: median(r), mppsMin: r[0] ?? 0, mppsMax: r[r.length - 1] ?? 0 };
+    const r = spread(this.rates);
+    return { mpps: r.median, mppsMin: r.min, mppsMax: r.max };
   }
 }
 

@@ -115,14 +115,14 @@ export async function runSession<R>(roles: SessionRole[], o: SessionOptions): Pr
     await settled;
     if (failure !== undefined) throw failure;
     const results = await Promise.all(runs);
-    const rates = intervals.map((i) => i.mpps).sort((x, y) => x - y);
+    const rates = spread(intervals.map((i) => i.mpps));
     return {
       results,
       intervals,
       elapsed: (performance.now() - start) / 1000,
-      mpps: median(rates),
-      mppsMin: rates[0] ?? 0,
-      mppsMax: rates[rates.length - 1] ?? 0,
+      mpps: rates.median,
+      mppsMin: rates.min,
+      mppsMax: rates.max,
     };
   } finally {
     for (const off of unlisten) off();
@@ -219,6 +219,12 @@ export function runRate(
   if (s.intervals.length > 0) return { mpps: s.mpps, mppsMin: s.mppsMin, mppsMax: s.mppsMax };
   const whole = s.elapsed > 0 ? packets / (s.elapsed * 1e6) : 0;
   return { mpps: whole, mppsMin: whole, mppsMax: whole };
+}
+
+/** The median, lowest and highest of `xs`, in any order (0 each when there are none). */
+export function spread(xs: readonly number[]): { median: number; min: number; max: number } {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: median(s), min: s[0] ?? 0, max: s[s.length - 1] ?? 0 };
 }
 
 export function median(sorted: readonly number[]): number {
