@@ -350,6 +350,7 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
   let closing: Promise<void> | null = null;
 
   const read = (): VxlanStats => {
+    const failed = failure();
     const ep = Object.fromEntries(EP_COUNTERS.map((n, i) => [n, word(i, epHow(n))])) as Record<EndpointCounter, number>;
     let ports: VxlanStats['ports'] = [];
     try {
@@ -420,7 +421,7 @@ export async function attachVxlan(netmap: Netmap, switchName: string, opts: Vxla
         swmem,
         ports.map((p) => ({ index: p.index, name: `${switchName}:${p.name}` })),
       ),
-      ...(failure() === undefined ? {} : { error: failure() }),
+      ...(failed === undefined ? {} : { error: failed }),
     };
   };
 
